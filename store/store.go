@@ -1,0 +1,58 @@
+// Package store defines the contract between ginsession and the places
+// where sessions are kept.
+//
+// A Store keeps opaque byte payloads under string keys, each with a
+// version and an expiry. ginsession encodes the payload itself; a store
+// never looks inside it. Every store in this module runs the same
+// conformance suite, in package storetest, against its real server.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrNotFound is returned by Load when no live entry is stored under a key:
+// it was never saved, it was deleted, or it has expired (whether or not the
+// backend has evicted it yet).
+var ErrNotFound = errors.New("store: session not found")
+
+// ErrConflict is returned by Save when the stored version is not the one
+// the caller expected: another writer got there first, or the entry was
+// deleted or has expired since it was loaded.
+var ErrConflict = errors.New("store: version conflict")
+
+// A Store keeps session payloads. Implementations must be safe for
+// concurrent use by many goroutines and, where the backend is shared, by
+// many processes.
+//
+// Versions are opaque to callers. Zero means "no entry": a Store never
+// reports version 0 for an entry that exists, and Save with version 0
+// creates an entry only if none exists.
+//
+// Errors other than ErrNotFound and ErrConflict mean the backend could not
+// answer; callers must not treat them as "absent". Implementations wrap the
+// underlying error with %w.
+type Store interface {
+	// Load returns a copy of the payload stored under key and its version.
+	// It returns ErrNotFound if there is no live entry.
+	//
+	// If ttl > 0, the entry's expiry is reset to ttl from now as part of
+	// the same operation (one round trip where the backend allows it),
+	// without rewriting the payload and without changing the version.
+	// If ttl <= 0 the expiry is left as it is.
+	Load(ctx context.Context, key string, ttl time.Duration) (data []byte, version uint64, err error)
+
+	// Save stores data under key, to expire ttl from now, if and only if
+	// the stored version equals version (0: no live entry may exist). On
+	// success it returns the new version, which is never 0 and never equal
+	// to version. Otherwise it returns ErrConflict and changes nothing.
+	// Save does not keep or modify data after it returns. ttl must be > 0.
+	Save(ctx context.Context, key string, data []byte, version uint64, ttl time.Duration) (newVersion uint64, err error)
+
+	// Delete removes the entry under key, whatever its version. Deleting a
+	// missing entry is not an error. After Delete, Save with the version
+	// the entry had fails with ErrConflict.
+	Delete(ctx context.Context, key string) error
+}

@@ -29,7 +29,9 @@ var ErrConflict = errors.New("store: version conflict")
 //
 // Versions are opaque to callers. Zero means "no entry": a Store never
 // reports version 0 for an entry that exists, and Save with version 0
-// creates an entry only if none exists.
+// creates an entry only if none exists. A Store never hands out the same
+// version twice for one key, even after Delete: a writer holding a version
+// from before a Delete always gets ErrConflict.
 //
 // Errors other than ErrNotFound and ErrConflict mean the backend could not
 // answer; callers must not treat them as "absent". Implementations wrap the

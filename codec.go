@@ -1,0 +1,63 @@
+package ginsession
+
+import (
+	"bytes"
+	"encoding/json"
+	"sync"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// A Codec encodes and decodes session values. ginsession encodes each value
+// on its own, so [Get] decodes straight into the caller's type: an int comes
+// back as an int, a struct as that struct.
+//
+// Marshal must return a slice the caller may keep. Implementations must be
+// safe for concurrent use.
+type Codec interface {
+	Marshal(v any) ([]byte, error)
+	Unmarshal(data []byte, v any) error
+}
+
+// Msgpack is the default Codec. It encodes with
+// github.com/vmihailenco/msgpack/v5, honouring `msgpack` struct tags.
+// Decoding into an interface type yields int64, uint64, float64, string,
+// []byte, []any and map[string]any rather than msgpack's narrowest types.
+var Msgpack Codec = msgpackCodec{}
+
+// JSON is a Codec based on encoding/json, for stores shared with programs
+// that read session values as JSON. It is slower than [Msgpack], and
+// values round-trip only as far as encoding/json allows (a time.Time keeps
+// its instant, a []byte becomes base64 and back).
+var JSON Codec = jsonCodec{}
+
+type msgpackCodec struct{}
+
+type msgpackDecoder struct {
+	r   bytes.Reader
+	dec *msgpack.Decoder
+}
+
+var msgpackDecoders = sync.Pool{New: func() any {
+	d := &msgpackDecoder{dec: msgpack.NewDecoder(nil)}
+	d.dec.UseLooseInterfaceDecoding(true)
+	return d
+}}
+
+func (msgpackCodec) Marshal(v any) ([]byte, error) { return msgpack.Marshal(v) }
+
+func (msgpackCodec) Unmarshal(data []byte, v any) error {
+	d := msgpackDecoders.Get().(*msgpackDecoder)
+	d.r.Reset(data)
+	d.dec.Reset(&d.r)
+	d.dec.UseLooseInterfaceDecoding(true)
+	err := d.dec.Decode(v)
+	d.r.Reset(nil)
+	msgpackDecoders.Put(d)
+	return err
+}
+
+type jsonCodec struct{}
+
+func (jsonCodec) Marshal(v any) ([]byte, error)      { return json.Marshal(v) }
+func (jsonCodec) Unmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }

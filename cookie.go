@@ -1,0 +1,121 @@
+package ginsession
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// A session ID is 32 bytes from crypto/rand, base64url-encoded without
+// padding. With signing keys the cookie value is the ID, a dot, and the
+// base64url HMAC-SHA256 of the ID under the first key.
+const (
+	idBytes   = 32
+	idLen     = 43 // base64.RawURLEncoding.EncodedLen(idBytes)
+	signedLen = idLen + 1 + 43
+)
+
+// newID returns a fresh session ID.
+func newID() string {
+	var b [idBytes]byte
+	rand.Read(b[:]) // never fails; crashes the program if the OS cannot supply randomness
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// sign returns the cookie value for id under key.
+func sign(id string, key []byte) string {
+	var sum [sha256.Size]byte
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte(id))
+	buf := make([]byte, signedLen)
+	copy(buf, id)
+	buf[idLen] = '.'
+	base64.RawURLEncoding.Encode(buf[idLen+1:], mac.Sum(sum[:0]))
+	return string(buf)
+}
+
+// parseCookie returns the session ID carried by a cookie value, or "" if
+// the value is not one this middleware could have issued: wrong length,
+// wrong alphabet, or a signature no key verifies. It never panics and does
+// not allocate for an unsigned value.
+func parseCookie(value string, keys [][]byte) string {
+	if len(keys) == 0 {
+		if len(value) != idLen || !isIDText(value) {
+			return ""
+		}
+		return value
+	}
+	if len(value) != signedLen || value[idLen] != '.' || !isIDText(value[:idLen]) {
+		return ""
+	}
+	id := value[:idLen]
+	var want [sha256.Size]byte
+	if n, err := base64.RawURLEncoding.Decode(want[:], []byte(value[idLen+1:])); err != nil || n != sha256.Size {
+		return ""
+	}
+	var sum [sha256.Size]byte
+	for _, k := range keys {
+		mac := hmac.New(sha256.New, k)
+		mac.Write([]byte(id))
+		if hmac.Equal(mac.Sum(sum[:0]), want[:]) {
+			return id
+		}
+	}
+	return ""
+}
+
+// isIDText reports whether s uses only the base64url alphabet.
+func isIDText(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// cookieValue is the value to send for id.
+func (cfg *config) cookieValue(id string) string {
+	if len(cfg.keys) == 0 {
+		return id
+	}
+	return sign(id, cfg.keys[0])
+}
+
+// idFromRequest returns the first valid session ID among the request's
+// cookies with the configured name, or "".
+func (cfg *config) idFromRequest(r *http.Request) string {
+	for _, c := range r.CookiesNamed(cfg.cookieName) {
+		if id := parseCookie(c.Value, cfg.keys); id != "" {
+			return id
+		}
+	}
+	return ""
+}
+
+// setCookieHeader builds the Set-Cookie header value for id, valid for
+// maxAge. An empty id, or maxAge <= 0, expires the cookie.
+func (cfg *config) setCookieHeader(id string, maxAge time.Duration, now time.Time) string {
+	b := make([]byte, 0, 200)
+	b = append(b, cfg.cookieName...)
+	b = append(b, '=')
+	if id == "" || maxAge <= 0 {
+		b = append(b, "; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"...)
+	} else {
+		b = append(b, cfg.cookieValue(id)...)
+		if cfg.persistent {
+			secs := int64((maxAge + time.Second - 1) / time.Second)
+			b = append(b, "; Max-Age="...)
+			b = strconv.AppendInt(b, secs, 10)
+			b = append(b, "; Expires="...)
+			b = now.Add(time.Duration(secs) * time.Second).UTC().AppendFormat(b, http.TimeFormat)
+		}
+	}
+	b = append(b, cfg.cookieSuffix...)
+	return string(b)
+}

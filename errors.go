@@ -1,0 +1,24 @@
+package ginsession
+
+import "errors"
+
+// ErrUnavailable reports that the store could not be read or written. A
+// session that could not be loaded is unavailable for the whole request:
+// reads return nothing, changes are refused, and nothing is written back,
+// so the stored session is left exactly as it was. The store's own error
+// is wrapped alongside it.
+var ErrUnavailable = errors.New("ginsession: session store unavailable")
+
+// ErrTooManyConflicts reports a commit that lost the race with concurrent
+// requests more often than Options.CommitAttempts allows. This request's
+// changes were not saved.
+var ErrTooManyConflicts = errors.New("ginsession: too many concurrent changes to one session")
+
+// ErrHeadersSent reports a change that needed a cookie (a new session, or
+// Regenerate) after the response had started, when no cookie can be sent
+// any more. The change was not saved.
+var ErrHeadersSent = errors.New("ginsession: response already started; the session cookie cannot be sent")
+
+// ErrReservedKey is returned for a key starting with a NUL byte: such keys
+// are ginsession's own (flash messages live there).
+var ErrReservedKey = errors.New("ginsession: keys starting with a NUL byte are reserved")

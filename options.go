@@ -1,0 +1,280 @@
+package ginsession
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/ginsession/ginsession/store"
+	"github.com/ginsession/ginsession/store/memstore"
+)
+
+// Defaults used for the zero values of [Options] fields.
+const (
+	DefaultCookieName     = "session"
+	DefaultKeyPrefix      = "session:"
+	DefaultLifetime       = 31 * 24 * time.Hour
+	DefaultCommitAttempts = 50
+	DefaultStoreTimeout   = 5 * time.Second
+)
+
+// Options configures the middleware returned by [New]. The zero value is
+// usable: it keeps sessions in process memory, in a cookie named "session"
+// that lasts 31 days from the last request that used it.
+type Options struct {
+	// Store keeps the sessions. Nil means an in-process memstore, which
+	// loses sessions on restart and is not shared between instances; New
+	// logs a line saying so. Flask-Session: SESSION_TYPE.
+	Store store.Store
+
+	// Codec encodes session values. Nil means Msgpack.
+	// Flask-Session: SESSION_SERIALIZATION_FORMAT.
+	Codec Codec
+
+	// KeyPrefix is put in front of every session ID to form the store key.
+	// Give each application sharing a store its own prefix.
+	// Empty means "session:". Flask-Session: SESSION_KEY_PREFIX.
+	KeyPrefix string
+
+	// Lifetime is how long a session lives after the last request that
+	// used it: every request that reads or writes the session renews it
+	// (in the store and in the browser). Zero means 31 days.
+	// Flask: PERMANENT_SESSION_LIFETIME with SESSION_REFRESH_EACH_REQUEST.
+	Lifetime time.Duration
+
+	// AbsoluteTimeout, if positive, ends a session this long after it was
+	// created (or last regenerated), however often it is used. Zero means
+	// no absolute limit.
+	AbsoluteTimeout time.Duration
+
+	// Cookie sets the session cookie's name and attributes.
+	Cookie CookieOptions
+
+	// SigningKeys, if set, make the cookie carry an HMAC-SHA256 signature
+	// of the session ID. The first key signs; every key verifies, so a
+	// key can be rotated by putting the new one first. Each key must be at
+	// least 32 bytes. Flask-Session: SESSION_USE_SIGNER with SECRET_KEY.
+	SigningKeys [][]byte
+
+	// ErrorHandler is called when the session cannot be loaded or saved
+	// because the store failed. Nil means: log the error and, if the
+	// response has not been started, abort with 503 Service Unavailable.
+	// It is called at most once per request.
+	ErrorHandler func(c *gin.Context, err error)
+
+	// Logger receives the middleware's log lines. Nil means slog.Default().
+	Logger *slog.Logger
+
+	// CommitAttempts bounds how many times a commit that loses a race with
+	// a concurrent request is re-applied before it fails with
+	// ErrTooManyConflicts. Zero means 50.
+	CommitAttempts int
+
+	// StoreTimeout bounds each store call made to commit a session. Commits
+	// are not cancelled when the client goes away, so a change the
+	// handler made is saved even if the client disconnects. Zero means 5s.
+	StoreTimeout time.Duration
+}
+
+// CookieOptions sets the session cookie's name and attributes.
+type CookieOptions struct {
+	// Name of the cookie. Empty means "session".
+	// Flask: SESSION_COOKIE_NAME.
+	Name string
+	// Path attribute. Empty means "/". Flask: SESSION_COOKIE_PATH.
+	Path string
+	// Domain attribute. Empty means host-only. Flask: SESSION_COOKIE_DOMAIN.
+	Domain string
+	// Secure restricts the cookie to HTTPS. Set it in production.
+	// Flask: SESSION_COOKIE_SECURE.
+	Secure bool
+	// ScriptReadable drops the HttpOnly attribute, which is set by default
+	// so that page scripts cannot read the session ID.
+	// Flask: SESSION_COOKIE_HTTPONLY=False.
+	ScriptReadable bool
+	// SameSite attribute. Zero means http.SameSiteLaxMode;
+	// http.SameSiteDefaultMode leaves the attribute out.
+	// Flask: SESSION_COOKIE_SAMESITE.
+	SameSite http.SameSite
+	// Partitioned sets the Partitioned attribute (CHIPS). It needs Secure.
+	// Flask: SESSION_COOKIE_PARTITIONED.
+	Partitioned bool
+	// BrowserSession makes the cookie last until the browser closes (no
+	// Max-Age or Expires). The session still ends after Lifetime in the
+	// store. Flask: SESSION_PERMANENT=False.
+	BrowserSession bool
+}
+
+// config is Options with every default filled in and every value checked.
+type config struct {
+	store          store.Store
+	codec          Codec
+	prefix         string
+	lifetime       time.Duration
+	absolute       time.Duration
+	cookieName     string
+	cookieSuffix   string // "; Path=/; HttpOnly; SameSite=Lax", fixed at New
+	persistent     bool
+	keys           [][]byte
+	errorHandler   func(*gin.Context, error)
+	log            *slog.Logger
+	attempts       int
+	storeTimeout   time.Duration
+	now            func() time.Time // time.Now; tests replace it
+}
+
+// newConfig validates o and fills in its defaults. It panics on a
+// configuration a program cannot run with, as gin's constructors do.
+func newConfig(o Options) *config {
+	cfg := &config{
+		store:        o.Store,
+		codec:        o.Codec,
+		prefix:       o.KeyPrefix,
+		lifetime:     o.Lifetime,
+		absolute:     o.AbsoluteTimeout,
+		cookieName:   o.Cookie.Name,
+		persistent:   !o.Cookie.BrowserSession,
+		errorHandler: o.ErrorHandler,
+		log:          o.Logger,
+		attempts:     o.CommitAttempts,
+		storeTimeout: o.StoreTimeout,
+		now:          time.Now,
+	}
+	if cfg.log == nil {
+		cfg.log = slog.Default()
+	}
+	if cfg.store == nil {
+		cfg.store = memstore.New()
+		cfg.log.Info("ginsession: no Options.Store given; using the in-process memstore, " +
+			"which loses sessions on restart and is not shared between instances")
+	}
+	if cfg.codec == nil {
+		cfg.codec = Msgpack
+	}
+	if cfg.prefix == "" {
+		cfg.prefix = DefaultKeyPrefix
+	}
+	switch {
+	case cfg.lifetime == 0:
+		cfg.lifetime = DefaultLifetime
+	case cfg.lifetime < time.Second:
+		panic(fmt.Sprintf("ginsession: Options.Lifetime %v is below one second", cfg.lifetime))
+	}
+	if cfg.absolute < 0 {
+		panic("ginsession: Options.AbsoluteTimeout is negative")
+	}
+	if cfg.cookieName == "" {
+		cfg.cookieName = DefaultCookieName
+	}
+	if !isToken(cfg.cookieName) {
+		panic(fmt.Sprintf("ginsession: Options.Cookie.Name %q is not a valid cookie name", cfg.cookieName))
+	}
+	switch {
+	case cfg.attempts == 0:
+		cfg.attempts = DefaultCommitAttempts
+	case cfg.attempts < 0:
+		panic("ginsession: Options.CommitAttempts is negative")
+	}
+	switch {
+	case cfg.storeTimeout == 0:
+		cfg.storeTimeout = DefaultStoreTimeout
+	case cfg.storeTimeout < 0:
+		panic("ginsession: Options.StoreTimeout is negative")
+	}
+	for i, k := range o.SigningKeys {
+		if len(k) < 32 {
+			panic(fmt.Sprintf("ginsession: Options.SigningKeys[%d] is %d bytes; signing keys need at least 32", i, len(k)))
+		}
+		cfg.keys = append(cfg.keys, append([]byte(nil), k...))
+	}
+	if cfg.errorHandler == nil {
+		log := cfg.log
+		cfg.errorHandler = func(c *gin.Context, err error) {
+			log.ErrorContext(c.Request.Context(), "ginsession: session store failed",
+				"err", err, "method", c.Request.Method, "path", c.Request.URL.Path)
+			if !c.Writer.Written() {
+				c.AbortWithStatus(http.StatusServiceUnavailable)
+			}
+		}
+	}
+	cfg.cookieSuffix = cookieSuffix(o.Cookie)
+	return cfg
+}
+
+// cookieSuffix builds the attributes that are the same on every cookie the
+// middleware sends, checking each one.
+func cookieSuffix(o CookieOptions) string {
+	var b strings.Builder
+	path := o.Path
+	if path == "" {
+		path = "/"
+	}
+	if !isAttrValue(path) {
+		panic(fmt.Sprintf("ginsession: Options.Cookie.Path %q has characters a cookie cannot carry", path))
+	}
+	b.WriteString("; Path=")
+	b.WriteString(path)
+	if o.Domain != "" {
+		if !isAttrValue(o.Domain) || strings.ContainsAny(o.Domain, " /:") {
+			panic(fmt.Sprintf("ginsession: Options.Cookie.Domain %q is not a valid domain", o.Domain))
+		}
+		b.WriteString("; Domain=")
+		b.WriteString(o.Domain)
+	}
+	if !o.ScriptReadable {
+		b.WriteString("; HttpOnly")
+	}
+	if o.Secure {
+		b.WriteString("; Secure")
+	}
+	switch o.SameSite {
+	case 0, http.SameSiteLaxMode:
+		b.WriteString("; SameSite=Lax")
+	case http.SameSiteStrictMode:
+		b.WriteString("; SameSite=Strict")
+	case http.SameSiteNoneMode:
+		if !o.Secure {
+			panic("ginsession: Options.Cookie.SameSite None needs Secure: browsers reject the cookie otherwise")
+		}
+		b.WriteString("; SameSite=None")
+	case http.SameSiteDefaultMode:
+	default:
+		panic(fmt.Sprintf("ginsession: Options.Cookie.SameSite %d is not a known mode", o.SameSite))
+	}
+	if o.Partitioned {
+		if !o.Secure {
+			panic("ginsession: Options.Cookie.Partitioned needs Secure: browsers reject the cookie otherwise")
+		}
+		b.WriteString("; Partitioned")
+	}
+	return b.String()
+}
+
+// isToken reports whether s is a non-empty RFC 7230 token, as a cookie name
+// must be.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// isAttrValue reports whether s can stand as a cookie attribute value.
+func isAttrValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' || c >= 0x7f || c == ';' {
+			return false
+		}
+	}
+	return true
+}

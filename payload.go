@@ -1,0 +1,173 @@
+package ginsession
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// The stored payload is a small versioned envelope around the values, each
+// encoded on its own by the Codec:
+//
+//	byte     format version (payloadV1)
+//	varint   creation time, Unix seconds
+//	uvarint  number of values n
+//	n times: uvarint len(key), key, uvarint len(value), value
+//
+// A later format gets a new version byte; decodePayload keeps reading every
+// version that was ever written.
+const payloadV1 = 1
+
+// ErrCorrupt reports a stored payload ginsession cannot decode: it was
+// damaged, or written by a newer, incompatible version of ginsession. The
+// entry is left as it is and the request gets a fresh session.
+var ErrCorrupt = errors.New("ginsession: stored session cannot be decoded")
+
+// encodePayload returns the envelope for created and values.
+func encodePayload(created int64, values map[string][]byte) []byte {
+	n := 1 + binary.MaxVarintLen64*2
+	for k, v := range values {
+		n += len(k) + len(v) + 2*binary.MaxVarintLen32
+	}
+	b := make([]byte, 0, n)
+	b = append(b, payloadV1)
+	b = binary.AppendVarint(b, created)
+	b = binary.AppendUvarint(b, uint64(len(values)))
+	for k, v := range values {
+		b = appendBytes(b, k)
+		b = appendBytes(b, v)
+	}
+	return b
+}
+
+// decodePayload parses an envelope. The returned values alias b.
+func decodePayload(b []byte) (created int64, values map[string][]byte, err error) {
+	if len(b) == 0 {
+		return 0, nil, fmt.Errorf("%w: empty payload", ErrCorrupt)
+	}
+	if b[0] != payloadV1 {
+		return 0, nil, fmt.Errorf("%w: unknown format version %d", ErrCorrupt, b[0])
+	}
+	r := reader{b: b[1:]}
+	created = r.varint()
+	n := r.uvarint()
+	if r.err == nil && n > uint64(len(r.b))/2 { // every value takes at least two bytes
+		r.fail("value count %d exceeds payload size", n)
+	}
+	if r.err != nil {
+		return 0, nil, r.err
+	}
+	values = make(map[string][]byte, n)
+	for i := uint64(0); i < n && r.err == nil; i++ {
+		k := r.bytes()
+		v := r.bytes()
+		if r.err != nil {
+			break
+		}
+		if _, dup := values[string(k)]; dup {
+			r.fail("duplicate key %q", k)
+			break
+		}
+		values[string(k)] = v
+	}
+	if r.err == nil && len(r.b) != 0 {
+		r.fail("%d trailing bytes", len(r.b))
+	}
+	if r.err != nil {
+		return 0, nil, r.err
+	}
+	return created, values, nil
+}
+
+// packList encodes a list of byte strings; it holds the flash messages.
+func packList(items [][]byte) []byte {
+	n := binary.MaxVarintLen32
+	for _, it := range items {
+		n += len(it) + binary.MaxVarintLen32
+	}
+	b := binary.AppendUvarint(make([]byte, 0, n), uint64(len(items)))
+	for _, it := range items {
+		b = appendBytes(b, it)
+	}
+	return b
+}
+
+// unpackList decodes what packList encoded. The items alias b.
+func unpackList(b []byte) ([][]byte, error) {
+	r := reader{b: b}
+	n := r.uvarint()
+	if r.err == nil && n > uint64(len(r.b)) { // every item takes at least one byte
+		r.fail("item count %d exceeds list size", n)
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	items := make([][]byte, 0, n)
+	for i := uint64(0); i < n && r.err == nil; i++ {
+		items = append(items, r.bytes())
+	}
+	if r.err == nil && len(r.b) != 0 {
+		r.fail("%d trailing bytes", len(r.b))
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	return items, nil
+}
+
+func appendBytes[S string | []byte](b []byte, s S) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// reader consumes an envelope, remembering the first error.
+type reader struct {
+	b   []byte
+	err error
+}
+
+func (r *reader) fail(format string, args ...any) {
+	if r.err == nil {
+		r.err = fmt.Errorf("%w: "+format, append([]any{ErrCorrupt}, args...)...)
+	}
+}
+
+func (r *reader) uvarint() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.fail("bad length")
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) varint() int64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(r.b)
+	if n <= 0 {
+		r.fail("bad timestamp")
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) bytes() []byte {
+	n := r.uvarint()
+	if r.err != nil {
+		return nil
+	}
+	if n > uint64(len(r.b)) {
+		r.fail("length %d exceeds payload", n)
+		return nil
+	}
+	v := r.b[:n:n]
+	r.b = r.b[n:]
+	return v
+}

@@ -1,0 +1,510 @@
+// Package ginsession gives Gin applications server-side sessions.
+//
+// Install the middleware once, then use the typed accessors in handlers:
+//
+//	r := gin.New()
+//	r.Use(ginsession.New(ginsession.Options{Store: redisstore.New(rdb)}))
+//	r.POST("/cart", func(c *gin.Context) {
+//		ginsession.Update(c, "cart", func(cart []string) []string {
+//			return append(cart, c.PostForm("item"))
+//		})
+//	})
+//
+// There is no Save: the session is loaded from the store the first time a
+// handler touches it, and whatever changed is committed just before the
+// response headers are sent (or when the handler returns, for a response
+// with no body). A request that never touches the session costs nothing.
+// Commits are compare-and-set: when two requests of one session change it
+// at the same time, the later commit re-applies its own changes on top of
+// the earlier one instead of overwriting it.
+package ginsession
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/ginsession/ginsession/store"
+)
+
+// New returns the session middleware. It validates opts once and panics,
+// with a message naming the field, on a configuration a program cannot run
+// with.
+func New(opts Options) gin.HandlerFunc {
+	return newConfig(opts).handle
+}
+
+// contextKey is the gin.Context key under which the session is kept.
+type contextKey struct{}
+
+type loadState uint8
+
+const (
+	notLoaded loadState = iota
+	loaded
+	failed
+)
+
+// session is one request's view of one session. Its fields are guarded
+// by mu; user code (Update functions, the ErrorHandler) never runs with mu
+// held except Update functions, which the docs forbid to call back in.
+type session struct {
+	cfg *config
+	c   *gin.Context
+	w   hookWriter
+
+	mu       sync.Mutex
+	state    loadState
+	cookieID string // verified ID the request's cookie carried, once loaded
+	loadErr  error
+
+	id      string // current ID; "" while the session has none
+	stored  bool   // the store holds id at version
+	version uint64
+	created int64 // Unix seconds
+	values  map[string][]byte
+	ops     []op // this request's changes since the last commit
+
+	dirty      bool     // some op changed the data since the last commit
+	rewrite    bool     // id is new: write the whole session under it
+	deletes    []string // IDs whose entries go at the next commit
+	sendCookie bool     // (re)send the cookie for id
+
+	expireCookie bool // tell the browser to drop its cookie (Destroy, emptied)
+	headersSent  bool // no cookie can be set any more
+	done         bool // the middleware has finished with the request
+	reported     bool // the ErrorHandler has run, or the handler took the error
+	cookieIdx    int  // index of our Set-Cookie header line, or -1
+}
+
+type opKind uint8
+
+const (
+	opSet opKind = iota
+	opDelete
+	opClear
+	opUpdate
+)
+
+// op is one key-level change, kept so that a commit that loses a race can
+// replay it on the latest stored data.
+type op struct {
+	kind opKind
+	key  string
+	raw  []byte                                                   // opSet
+	fn   func(old []byte, ok bool) (raw []byte, keep bool, err error) // opUpdate
+}
+
+func (cfg *config) handle(c *gin.Context) {
+	s := &session{cfg: cfg, c: c, cookieIdx: -1}
+	orig := c.Writer
+	s.w = hookWriter{ResponseWriter: orig, s: s}
+	s.headersSent = orig.Written()
+	c.Writer = &s.w
+	c.Set(contextKey{}, s)
+	finished := false
+	defer func() {
+		c.Writer = orig
+		if !finished { // a handler panicked: commit nothing
+			s.mu.Lock()
+			s.done = true
+			s.mu.Unlock()
+		}
+	}()
+	c.Next()
+	finished = true
+	s.finish()
+}
+
+// from returns the request's session. Using an accessor without the
+// middleware is a programming error, reported as such.
+func from(c *gin.Context) *session {
+	if v, ok := c.Get(contextKey{}); ok {
+		if s, ok := v.(*session); ok {
+			return s
+		}
+	}
+	panic("ginsession: no session on this gin.Context; install the middleware with router.Use(ginsession.New(opts))")
+}
+
+func (s *session) key(id string) string { return s.cfg.prefix + id }
+
+// ttl is how long the session may live from now: Lifetime, capped by the
+// absolute timeout.
+func (s *session) ttl(now time.Time) time.Duration {
+	d := s.cfg.lifetime
+	if s.cfg.absolute > 0 {
+		if rest := time.Unix(s.created, 0).Add(s.cfg.absolute).Sub(now); rest < d {
+			d = rest
+		}
+	}
+	return d
+}
+
+// reset makes s an empty session without an ID.
+func (s *session) reset(now time.Time) {
+	s.id, s.stored, s.version = "", false, 0
+	s.created = now.Unix()
+	s.values = nil
+	s.ops = s.ops[:0]
+	s.dirty, s.rewrite, s.sendCookie = false, false, false
+}
+
+// loadLocked loads the session on first use. It returns a non-nil error
+// only when the store failed: an unknown, expired or undecodable session
+// becomes a fresh one, and the client's ID is never adopted.
+func (s *session) loadLocked() error {
+	switch s.state {
+	case loaded:
+		return nil
+	case failed:
+		return s.loadErr
+	}
+	now := s.cfg.now()
+	s.reset(now)
+	s.cookieID = s.cfg.idFromRequest(s.c.Request)
+	if s.cookieID == "" {
+		s.state = loaded
+		return nil
+	}
+	data, version, err := s.cfg.store.Load(s.c.Request.Context(), s.key(s.cookieID), s.cfg.lifetime)
+	if errors.Is(err, store.ErrNotFound) {
+		s.state = loaded
+		return nil
+	}
+	if err != nil {
+		s.state = failed
+		s.loadErr = fmt.Errorf("%w: load: %w", ErrUnavailable, err)
+		return s.loadErr
+	}
+	s.state = loaded
+	created, values, err := decodePayload(data)
+	if err != nil {
+		// Leave the entry alone (a newer version of this package may have
+		// written it) and start afresh under a new ID.
+		s.cfg.log.Warn("ginsession: starting a fresh session", "err", err)
+		s.c.Error(err) // recorded for the application's error middleware
+		return nil
+	}
+	if s.cfg.absolute > 0 && now.Unix() >= created+int64(s.cfg.absolute/time.Second) {
+		s.deletes = append(s.deletes, s.cookieID)
+		return nil
+	}
+	s.id, s.stored, s.version = s.cookieID, true, version
+	s.created, s.values = created, values
+	s.sendCookie = s.cfg.persistent // rolling expiry: the browser's copy moves too
+	return nil
+}
+
+// apply performs o on the in-memory data and reports whether it changed
+// anything.
+func (s *session) apply(o *op) (bool, error) {
+	old, had := s.values[o.key]
+	switch o.kind {
+	case opSet:
+		s.put(o.key, o.raw)
+		return !had || !bytes.Equal(old, o.raw), nil
+	case opDelete:
+		delete(s.values, o.key)
+		return had, nil
+	case opClear:
+		n := len(s.values)
+		clear(s.values)
+		return n > 0, nil
+	default:
+		raw, keep, err := o.fn(old, had)
+		if err != nil {
+			return false, err
+		}
+		if !keep {
+			delete(s.values, o.key)
+			return had, nil
+		}
+		s.put(o.key, raw)
+		return !had || !bytes.Equal(old, raw), nil
+	}
+}
+
+func (s *session) put(key string, raw []byte) {
+	if s.values == nil {
+		s.values = make(map[string][]byte)
+	}
+	s.values[key] = raw
+}
+
+// change loads the session if needed, applies o and records it. It
+// reports whether an error is a load failure.
+func (s *session) change(o op) (err error, loadFailed bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock() // o.fn is user code and may panic
+	if err := s.loadLocked(); err != nil {
+		return err, true
+	}
+	changed, err := s.apply(&o)
+	if err != nil {
+		return err, false
+	}
+	s.dirty = s.dirty || changed
+	if s.stored { // only a commit to an existing entry can conflict and replay
+		s.ops = append(s.ops, o)
+	}
+	return nil, false
+}
+
+// commitLocked writes what changed since the last commit and sets the
+// cookie if it still can. Its error has not been reported yet.
+func (s *session) commitLocked() error {
+	if s.done || (s.state == notLoaded && len(s.deletes) == 0) {
+		return nil
+	}
+	now := s.cfg.now()
+	var ctx context.Context
+	var cancel context.CancelFunc = func() {}
+	defer func() { cancel() }()
+	storeCtx := func() context.Context {
+		if ctx == nil {
+			ctx, cancel = context.WithTimeout(context.WithoutCancel(s.c.Request.Context()), s.cfg.storeTimeout)
+		}
+		return ctx
+	}
+
+	var err error
+	if s.state == loaded && (s.dirty || s.rewrite) {
+		err = s.saveLocked(storeCtx, now)
+	}
+	if err == nil {
+		for _, id := range s.deletes {
+			if derr := s.cfg.store.Delete(storeCtx(), s.key(id)); derr != nil {
+				err = errors.Join(err, fmt.Errorf("%w: delete: %w", ErrUnavailable, derr))
+			}
+		}
+		s.deletes = s.deletes[:0]
+	}
+
+	if !s.headersSent {
+		switch {
+		case s.stored && s.sendCookie:
+			s.setCookie(s.cfg.setCookieHeader(s.id, s.ttl(now), now))
+			s.sendCookie = false
+		case !s.stored && s.expireCookie:
+			// Only on Destroy or when this request emptied the session:
+			// expiring a merely stale cookie could race with, and erase,
+			// the new cookie a concurrent login just sent.
+			s.setCookie(s.cfg.setCookieHeader("", 0, now))
+			s.expireCookie = false
+		}
+	}
+	return err
+}
+
+// saveLocked writes the session's data: a fresh entry for a new ID, a
+// delete when the data became empty, or a compare-and-set that replays
+// this request's changes when another request committed first.
+func (s *session) saveLocked(storeCtx func() context.Context, now time.Time) error {
+	defer func() { // whatever happens, these changes have been dealt with
+		s.ops = s.ops[:0]
+		s.dirty, s.rewrite = false, false
+	}()
+	if len(s.values) == 0 {
+		if s.stored {
+			s.deletes = append(s.deletes, s.id)
+			s.expireCookie = true
+		}
+		s.id, s.stored, s.version = "", false, 0
+		return nil
+	}
+	ttl := s.ttl(now)
+	if ttl <= 0 {
+		return nil // the absolute timeout has passed: nothing to keep
+	}
+	if !s.stored {
+		if s.headersSent {
+			return fmt.Errorf("%w: %d changed keys not saved", ErrHeadersSent, len(s.values))
+		}
+		if s.id == "" {
+			s.id = newID()
+		}
+		version, err := s.cfg.store.Save(storeCtx(), s.key(s.id), encodePayload(s.created, s.values), 0, ttl)
+		if err != nil {
+			s.id = ""
+			return fmt.Errorf("%w: save: %w", ErrUnavailable, err)
+		}
+		s.stored, s.version, s.sendCookie = true, version, true
+		return nil
+	}
+	key := s.key(s.id)
+	for attempt := 1; ; attempt++ {
+		version, err := s.cfg.store.Save(storeCtx(), key, encodePayload(s.created, s.values), s.version, ttl)
+		if err == nil {
+			s.version = version
+			return nil
+		}
+		if !errors.Is(err, store.ErrConflict) {
+			return fmt.Errorf("%w: save: %w", ErrUnavailable, err)
+		}
+		if attempt >= s.cfg.attempts {
+			return fmt.Errorf("%w: gave up after %d attempts", ErrTooManyConflicts, attempt)
+		}
+		backoff(attempt)
+		data, version, err := s.cfg.store.Load(storeCtx(), key, 0)
+		if errors.Is(err, store.ErrNotFound) {
+			// Destroyed, regenerated or expired by another request since
+			// this one loaded it: never bring it back.
+			s.cfg.log.Info("ginsession: session ended by another request; this request's changes are dropped")
+			s.id, s.stored, s.version, s.values = "", false, 0, nil
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%w: reload: %w", ErrUnavailable, err)
+		}
+		created, values, err := decodePayload(data)
+		if err != nil {
+			return err
+		}
+		s.created, s.values, s.version = created, values, version
+		for i := range s.ops {
+			if _, err := s.apply(&s.ops[i]); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// backoff waits a little, more after each lost race, with jitter so that
+// racing requests spread out.
+func backoff(attempt int) {
+	limit := time.Duration(min(attempt, 20)) * 250 * time.Microsecond
+	time.Sleep(rand.N(limit) + 50*time.Microsecond)
+}
+
+// setCookie puts our Set-Cookie line in the response, replacing the one
+// set earlier in this request, if any.
+func (s *session) setCookie(line string) {
+	h := s.w.ResponseWriter.Header()
+	lines := h["Set-Cookie"]
+	if s.cookieIdx >= 0 && s.cookieIdx < len(lines) {
+		lines[s.cookieIdx] = line
+		return
+	}
+	s.cookieIdx = len(lines)
+	h["Set-Cookie"] = append(lines, line)
+}
+
+// beforeHeaders commits ahead of the response. sending says whether the
+// headers go out now (gin's WriteHeader only records the status).
+func (s *session) beforeHeaders(sending bool) {
+	s.mu.Lock()
+	if s.headersSent || s.done {
+		s.mu.Unlock()
+		return
+	}
+	err := func() error {
+		defer s.mu.Unlock() // an Update replayed on conflict may panic
+		err := s.commitLocked()
+		if sending {
+			s.headersSent = true
+		}
+		return err
+	}()
+	if err != nil {
+		s.report(err)
+	}
+}
+
+// finish commits what is left once the handlers have returned: changes
+// made after the response started are saved when the session already has
+// a cookie, and reported when they would need one.
+func (s *session) finish() {
+	err := func() error {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		err := s.commitLocked()
+		s.done = true
+		return err
+	}()
+	if err != nil {
+		s.report(err)
+	}
+}
+
+// report hands a store or commit failure to the application: once to the
+// ErrorHandler, every time to c.Errors.
+func (s *session) report(err error) {
+	s.c.Error(err) // recorded for the application's error middleware
+	s.mu.Lock()
+	first := !s.reported
+	s.reported = true
+	s.mu.Unlock()
+	if first {
+		s.cfg.errorHandler(s.c, err)
+	}
+}
+
+// failLoad reports a load failure through the ErrorHandler unless the
+// handler asked for the error itself.
+func (s *session) failLoad(err error, handlerTakesIt bool) error {
+	if handlerTakesIt {
+		s.mu.Lock()
+		s.reported = true
+		s.mu.Unlock()
+		return err
+	}
+	s.report(err)
+	return err
+}
+
+// hookWriter is the gin.ResponseWriter the handlers see: it commits the
+// session before the headers leave.
+type hookWriter struct {
+	gin.ResponseWriter
+	s *session
+}
+
+// WriteHeader records the status, committing first so that a later
+// change is still possible until the headers are actually sent.
+func (w *hookWriter) WriteHeader(code int) {
+	w.s.beforeHeaders(false)
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// WriteHeaderNow commits the session, then sends the headers.
+func (w *hookWriter) WriteHeaderNow() {
+	w.s.beforeHeaders(true)
+	w.ResponseWriter.WriteHeaderNow()
+}
+
+// Write commits the session before the first byte.
+func (w *hookWriter) Write(b []byte) (int, error) {
+	w.s.beforeHeaders(true)
+	return w.ResponseWriter.Write(b)
+}
+
+// WriteString commits the session before the first byte.
+func (w *hookWriter) WriteString(str string) (int, error) {
+	w.s.beforeHeaders(true)
+	return w.ResponseWriter.WriteString(str)
+}
+
+// Flush commits the session, then flushes.
+func (w *hookWriter) Flush() {
+	w.s.beforeHeaders(true)
+	w.ResponseWriter.Flush()
+}
+
+// Hijack commits the session before handing over the connection.
+func (w *hookWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	w.s.beforeHeaders(true)
+	return w.ResponseWriter.Hijack()
+}
+
+// Unwrap returns the wrapped writer, for http.ResponseController.
+func (w *hookWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

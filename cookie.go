@@ -113,7 +113,7 @@ func (cfg *config) setCookieHeader(id string, maxAge time.Duration, now time.Tim
 			b = append(b, "; Max-Age="...)
 			b = strconv.AppendInt(b, secs, 10)
 			b = append(b, "; Expires="...)
-			b = now.Add(time.Duration(secs) * time.Second).UTC().AppendFormat(b, http.TimeFormat)
+			b = now.Add(time.Duration(secs)*time.Second).UTC().AppendFormat(b, http.TimeFormat)
 		}
 	}
 	b = append(b, cfg.cookieSuffix...)

@@ -111,20 +111,20 @@ type CookieOptions struct {
 
 // config is Options with every default filled in and every value checked.
 type config struct {
-	store          store.Store
-	codec          Codec
-	prefix         string
-	lifetime       time.Duration
-	absolute       time.Duration
-	cookieName     string
-	cookieSuffix   string // "; Path=/; HttpOnly; SameSite=Lax", fixed at New
-	persistent     bool
-	keys           [][]byte
-	errorHandler   func(*gin.Context, error)
-	log            *slog.Logger
-	attempts       int
-	storeTimeout   time.Duration
-	now            func() time.Time // time.Now; tests replace it
+	store        store.Store
+	codec        Codec
+	prefix       string
+	lifetime     time.Duration
+	absolute     time.Duration
+	cookieName   string
+	cookieSuffix string // "; Path=/; HttpOnly; SameSite=Lax", fixed at New
+	persistent   bool
+	keys         [][]byte
+	errorHandler func(*gin.Context, error)
+	log          *slog.Logger
+	attempts     int
+	storeTimeout time.Duration
+	now          func() time.Time // time.Now; tests replace it
 }
 
 // newConfig validates o and fills in its defaults. It panics on a

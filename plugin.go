@@ -100,7 +100,7 @@ const (
 type op struct {
 	kind opKind
 	key  string
-	raw  []byte                                                   // opSet
+	raw  []byte                                                       // opSet
 	fn   func(old []byte, ok bool) (raw []byte, keep bool, err error) // opUpdate
 }
 

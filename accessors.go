@@ -184,11 +184,11 @@ func Destroy(c *gin.Context) error {
 // has been stored). Never log it or show it whole: it is the user's key.
 func ID(c *gin.Context) string {
 	s := from(c)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.loadLocked() != nil {
+	if s.load() != nil {
 		return ""
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	return s.id
 }
 
@@ -196,11 +196,11 @@ func ID(c *gin.Context) string {
 // own (flash messages).
 func Keys(c *gin.Context) []string {
 	s := from(c)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.loadLocked() != nil {
+	if s.load() != nil {
 		return nil
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	keys := make([]string, 0, len(s.values))
 	for k := range s.values {
 		if checkKey(k) == nil {
@@ -215,13 +215,27 @@ func Keys(c *gin.Context) []string {
 // the zero time if there is no stored session.
 func ExpiresAt(c *gin.Context) time.Time {
 	s := from(c)
+	if s.load() != nil {
+		return time.Time{}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.loadLocked() != nil || (!s.stored && len(s.values) == 0) {
+	if !s.stored && len(s.values) == 0 {
 		return time.Time{}
 	}
 	now := s.cfg.now()
 	return now.Add(s.ttl(now))
+}
+
+// load loads the session, reporting a failure through the ErrorHandler.
+func (s *session) load() error {
+	s.mu.Lock()
+	err := s.loadLocked()
+	s.mu.Unlock()
+	if err != nil {
+		return s.failLoad(err, false)
+	}
+	return nil
 }
 
 func checkKey(key string) error {

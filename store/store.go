@@ -33,9 +33,19 @@ var ErrConflict = errors.New("store: version conflict")
 // version twice for one key, even after Delete: a writer holding a version
 // from before a Delete always gets ErrConflict.
 //
-// Errors other than ErrNotFound and ErrConflict mean the backend could not
-// answer; callers must not treat them as "absent". Implementations wrap the
-// underlying error with %w.
+// A version drawn at random from the 2^64-1 non-zero values meets this
+// rule in practice; a counter meets it exactly.
+//
+// Implementations may return ErrNotFound and ErrConflict wrapped; callers
+// test for them with errors.Is. Other errors mean the backend could not
+// answer; callers must not treat them as "absent". After such an error
+// from Save or Delete the change may or may not have been made, so the
+// caller must Load again before relying on either. Implementations wrap
+// the underlying error with %w, including that of a canceled context.
+//
+// Durations are honoured to the backend's resolution: a store whose
+// backend counts whole seconds may round ttl up to the next second, so an
+// entry lives at least ttl and at most a second more.
 type Store interface {
 	// Load returns a copy of the payload stored under key and its version.
 	// It returns ErrNotFound if there is no live entry.

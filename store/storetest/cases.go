@@ -295,6 +295,8 @@ func testCanceledContext(e *env) {
 		e.t.Helper()
 		if err == nil || errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict) {
 			e.t.Errorf("%s with a canceled context returned %v; want an error that is neither ErrNotFound nor ErrConflict", op, err)
+		} else if !errors.Is(err, context.Canceled) {
+			e.t.Errorf("%s with a canceled context returned %v, which does not wrap context.Canceled", op, err)
 		}
 	}
 	_, _, err := e.s.Load(ctx, k, 0)

@@ -1,0 +1,179 @@
+// Package redisstore keeps sessions in Redis (6.2 or later), standalone,
+// behind Sentinel or in a Cluster.
+//
+// Each session is one string key: the key given to the store with the
+// prefix in front ("ginsession:" unless WithPrefix says otherwise). Its
+// value is the entry's version, 8 bytes big-endian, followed by the payload,
+// and Redis expires it. Every operation is one round trip:
+//
+//	Load, ttl > 0      GETEX key PX ttl
+//	Load, ttl <= 0     GET key
+//	Save, version 0    SET key value NX PX ttl
+//	Save, version v    EVALSHA of a script that compares the first 8 bytes
+//	                   with v and only then runs SET key value PX ttl
+//	Delete             DEL key
+//
+// The first Save with a version on each Redis node may be answered NOSCRIPT,
+// and is then sent once more as EVAL, which caches the script on that node.
+//
+// A new version is a random non-zero 64-bit number that differs from the
+// one it replaces. Versions of one key are therefore unique with
+// overwhelming probability, also across Delete and expiry, without any
+// counter kept in Redis.
+package redisstore
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ginsession/ginsession/store"
+)
+
+// DefaultPrefix is put in front of every key unless WithPrefix is given.
+const DefaultPrefix = "ginsession:"
+
+// versionLen is the length of the version that starts every stored value.
+const versionLen = 8
+
+// ErrCorrupt is wrapped by the error Load returns when a key holds a value
+// that this package did not write: shorter than the 8-byte version, or with
+// version 0. Save treats such an entry as a conflict; Delete removes it.
+var ErrCorrupt = errors.New("redisstore: corrupt entry")
+
+// compareAndSet replaces the value under KEYS[1] with ARGV[2], to expire in
+// ARGV[3] milliseconds, if its first 8 bytes equal ARGV[1]. A missing key
+// reads as "" and so never matches. It returns 1 if it replaced the value
+// and 0 if not.
+var compareAndSet = redis.NewScript(`
+if redis.call('GETRANGE', KEYS[1], 0, 7) ~= ARGV[1] then
+	return 0
+end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1
+`)
+
+// Store is a store.Store backed by Redis. It is safe for concurrent use.
+//
+// Its errors never contain keys: a key holds a session ID, which must not
+// end up in logs.
+type Store struct {
+	client redis.UniversalClient
+	prefix string
+}
+
+var _ store.Store = (*Store)(nil)
+
+// An Option configures a Store.
+type Option func(*Store)
+
+// WithPrefix sets the string put in front of every key. The default is
+// DefaultPrefix. Use a different prefix for each application that shares
+// a Redis database. In a Cluster, the prefix must not contain a hash tag
+// ("{...}"), or every session would land in the same slot.
+func WithPrefix(prefix string) Option {
+	return func(s *Store) { s.prefix = prefix }
+}
+
+// New returns a Store that keeps sessions through client: a *redis.Client,
+// a *redis.ClusterClient, a failover client from redis.NewFailoverClient,
+// or whatever redis.NewUniversalClient returns. The Store never closes the
+// client.
+func New(client redis.UniversalClient, opts ...Option) *Store {
+	s := &Store{client: client, prefix: DefaultPrefix}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// Load implements store.Store with one GETEX (ttl > 0) or GET.
+func (s *Store) Load(ctx context.Context, key string, ttl time.Duration) ([]byte, uint64, error) {
+	k := s.prefix + key
+	var cmd *redis.StringCmd
+	if ttl > 0 {
+		cmd = redis.NewStringCmd(ctx, "getex", k, "px", millis(ttl))
+	} else {
+		cmd = redis.NewStringCmd(ctx, "get", k)
+	}
+	_ = s.client.Process(ctx, cmd) // the error is also in cmd
+	val, err := cmd.Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, 0, store.ErrNotFound
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("redisstore: load: %w", err)
+	}
+	if len(val) < versionLen {
+		return nil, 0, fmt.Errorf("%w: the value is %d bytes, fewer than the %d-byte version", ErrCorrupt, len(val), versionLen)
+	}
+	version := binary.BigEndian.Uint64(val)
+	if version == 0 {
+		return nil, 0, fmt.Errorf("%w: the value holds version 0", ErrCorrupt)
+	}
+	return val[versionLen:], version, nil
+}
+
+// Save implements store.Store with one SET NX (version 0) or one run of a
+// compare-and-set script. It returns an error if ttl <= 0.
+func (s *Store) Save(ctx context.Context, key string, data []byte, version uint64, ttl time.Duration) (uint64, error) {
+	k := s.prefix + key
+	if ttl <= 0 {
+		return 0, fmt.Errorf("redisstore: save: ttl must be positive, got %v", ttl)
+	}
+	newVersion := nextVersion(version)
+	value := make([]byte, versionLen+len(data))
+	binary.BigEndian.PutUint64(value, newVersion)
+	copy(value[versionLen:], data)
+
+	if version == 0 {
+		cmd := redis.NewStatusCmd(ctx, "set", k, value, "nx", "px", millis(ttl))
+		err := s.client.Process(ctx, cmd)
+		if errors.Is(err, redis.Nil) {
+			return 0, store.ErrConflict
+		}
+		if err != nil {
+			return 0, fmt.Errorf("redisstore: save: %w", err)
+		}
+		return newVersion, nil
+	}
+
+	var expected [versionLen]byte
+	binary.BigEndian.PutUint64(expected[:], version)
+	replaced, err := compareAndSet.Run(ctx, s.client, []string{k}, expected[:], value, millis(ttl)).Int64()
+	if err != nil {
+		return 0, fmt.Errorf("redisstore: save: %w", err)
+	}
+	if replaced != 1 {
+		return 0, store.ErrConflict
+	}
+	return newVersion, nil
+}
+
+// Delete implements store.Store with one DEL.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	k := s.prefix + key
+	if err := s.client.Del(ctx, k).Err(); err != nil {
+		return fmt.Errorf("redisstore: delete: %w", err)
+	}
+	return nil
+}
+
+// nextVersion returns a random version that is neither 0 nor old.
+func nextVersion(old uint64) uint64 {
+	for {
+		if v := rand.Uint64(); v != 0 && v != old {
+			return v
+		}
+	}
+}
+
+// millis returns ttl in whole milliseconds, at least 1.
+func millis(ttl time.Duration) int64 {
+	return max(ttl.Milliseconds(), 1)
+}

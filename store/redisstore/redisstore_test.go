@@ -1,0 +1,309 @@
+package redisstore_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ginsession/ginsession/store"
+	"github.com/ginsession/ginsession/store/redisstore"
+	"github.com/ginsession/ginsession/store/storetest"
+)
+
+// A backend is a Redis server to test against. advance is set when the
+// server's clock is simulated.
+type backend struct {
+	client  redis.UniversalClient
+	advance func(time.Duration)
+}
+
+// forEachBackend runs test, in parallel, against miniredis and against the
+// real Redis and Redis Cluster named by the environment. Each gets a client
+// of its own.
+func forEachBackend(t *testing.T, test func(t *testing.T, b backend)) {
+	t.Run("miniredis", func(t *testing.T) {
+		t.Parallel()
+		mr := miniredis.RunT(t)
+		test(t, backend{client: newClient(t, &redis.Options{Addr: mr.Addr()}), advance: mr.FastForward})
+	})
+	t.Run("redis", func(t *testing.T) {
+		t.Parallel()
+		opts, err := redis.ParseURL(requireEnv(t, "GINSESSION_REDIS_URL", "redis://127.0.0.1:6379/9"))
+		if err != nil {
+			t.Fatalf("GINSESSION_REDIS_URL: %v", err)
+		}
+		test(t, backend{client: newClient(t, opts)})
+	})
+	t.Run("cluster", func(t *testing.T) {
+		t.Parallel()
+		addrs := strings.Split(requireEnv(t, "GINSESSION_REDIS_CLUSTER_ADDRS", "127.0.0.1:30001,127.0.0.1:30002"), ",")
+		client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
+		t.Cleanup(func() { _ = client.Close() })
+		ping(t, client)
+		test(t, backend{client: client})
+	})
+}
+
+// requireEnv returns the value of the environment variable name. If it is
+// unset the test is skipped, or fails under CI=true, where every backend
+// must be tested.
+func requireEnv(t *testing.T, name, example string) string {
+	t.Helper()
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s is not set; CI must test against a real server (e.g. %s=%s)", name, name, example)
+	}
+	t.Skipf("set %s (e.g. %s) to test against a real server", name, example)
+	return ""
+}
+
+func newClient(t *testing.T, opts *redis.Options) *redis.Client {
+	t.Helper()
+	client := redis.NewClient(opts)
+	t.Cleanup(func() { _ = client.Close() })
+	ping(t, client)
+	return client
+}
+
+// ping fails the test at once with a clear message if the server is down,
+// rather than with one error per operation of the suite.
+func ping(t *testing.T, client redis.UniversalClient) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := client.Ping(ctx).Err(); err != nil {
+		t.Fatalf("cannot reach the Redis server: %v", err)
+	}
+}
+
+// testPrefix returns a key prefix unique to this test run.
+func testPrefix(t *testing.T) string {
+	b := make([]byte, 8)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return "gstest:" + hex.EncodeToString(b) + ":"
+}
+
+func TestConformance(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		var opts []storetest.Option
+		if b.advance != nil {
+			opts = append(opts, storetest.WithClock(b.advance))
+		}
+		s := redisstore.New(b.client)
+		storetest.Run(t, func(*testing.T) store.Store { return s }, opts...)
+	})
+}
+
+// commandLog is a go-redis hook that records the name of every command the
+// client sends, so a test can count round trips.
+type commandLog struct {
+	mu    sync.Mutex
+	names []string
+}
+
+func (l *commandLog) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (l *commandLog) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		l.add(cmd.Name())
+		return next(ctx, cmd)
+	}
+}
+
+func (l *commandLog) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, cmd := range cmds {
+			l.add("pipelined " + cmd.Name())
+		}
+		return next(ctx, cmds)
+	}
+}
+
+func (l *commandLog) add(name string) {
+	l.mu.Lock()
+	l.names = append(l.names, name)
+	l.mu.Unlock()
+}
+
+// take returns the commands recorded since the last call.
+func (l *commandLog) take() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	names := l.names
+	l.names = nil
+	return names
+}
+
+// TestRoundTrips proves that each operation is a single command, apart from
+// the one EVAL that caches the compare-and-set script on a server that does
+// not have it yet.
+func TestRoundTrips(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		log := &commandLog{}
+		b.client.AddHook(log)
+		s := redisstore.New(b.client, redisstore.WithPrefix(testPrefix(t)))
+		ctx := context.Background()
+		const key = "session"
+		t.Cleanup(func() { _ = s.Delete(context.Background(), key) })
+
+		// The connection handshake may pass through the hook; get it done.
+		if _, _, err := s.Load(ctx, "warm-up", 0); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("Load of a missing key: %v", err)
+		}
+		log.take()
+
+		evalFallbacks := 0
+		step := func(op string, want []string, run func() error) {
+			t.Helper()
+			if err := run(); err != nil {
+				t.Fatalf("%s: %v", op, err)
+			}
+			got := log.take()
+			if slices.Equal(got, []string{"evalsha", "eval"}) && want[0] == "evalsha" {
+				evalFallbacks++
+				got = got[:1]
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("%s sent %q; want %q", op, got, want)
+			}
+		}
+		var v uint64
+		step("Load of a missing key", []string{"getex"}, func() error {
+			_, _, err := s.Load(ctx, key, time.Minute)
+			if errors.Is(err, store.ErrNotFound) {
+				return nil
+			}
+			return err
+		})
+		step("Save of a new session", []string{"set"}, func() (err error) {
+			v, err = s.Save(ctx, key, []byte("one"), 0, time.Minute)
+			return err
+		})
+		step("Load renewing the ttl", []string{"getex"}, func() error {
+			_, _, err := s.Load(ctx, key, time.Minute)
+			return err
+		})
+		step("Load keeping the ttl", []string{"get"}, func() error {
+			_, _, err := s.Load(ctx, key, 0)
+			return err
+		})
+		for range 3 {
+			step("Save of an existing session", []string{"evalsha"}, func() (err error) {
+				v, err = s.Save(ctx, key, []byte("more"), v, time.Minute)
+				return err
+			})
+		}
+		step("Save with a stale version", []string{"evalsha"}, func() error {
+			_, err := s.Save(ctx, key, []byte("stale"), ^v, time.Minute)
+			if errors.Is(err, store.ErrConflict) {
+				return nil
+			}
+			return err
+		})
+		step("Delete", []string{"del"}, func() error {
+			return s.Delete(ctx, key)
+		})
+		if evalFallbacks > 1 {
+			t.Fatalf("EVALSHA fell back to EVAL %d times; want at most once", evalFallbacks)
+		}
+		t.Logf("round trips: Load 1, Save (new) 1, Save (existing) 1, Delete 1; EVAL fallbacks: %d", evalFallbacks)
+	})
+}
+
+// TestCorruptEntry checks that values this package did not write give
+// ErrCorrupt on Load, count as conflicts on Save, and can be deleted.
+func TestCorruptEntry(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		prefix := testPrefix(t)
+		s := redisstore.New(b.client, redisstore.WithPrefix(prefix))
+		ctx := context.Background()
+		for name, value := range map[string]string{
+			"empty":     "",
+			"short":     "abc",
+			"seven":     "1234567",
+			"version-0": "\x00\x00\x00\x00\x00\x00\x00\x00payload",
+		} {
+			key := "corrupt-" + name
+			t.Cleanup(func() { _ = b.client.Del(context.Background(), prefix+key).Err() })
+			if err := b.client.Set(ctx, prefix+key, value, time.Minute).Err(); err != nil {
+				t.Fatal(err)
+			}
+			for _, ttl := range []time.Duration{0, time.Minute} {
+				data, v, err := s.Load(ctx, key, ttl)
+				if !errors.Is(err, redisstore.ErrCorrupt) || errors.Is(err, store.ErrNotFound) {
+					t.Errorf("%s: Load(ttl %v) = %q, %d, %v; want ErrCorrupt", name, ttl, data, v, err)
+				}
+			}
+			for _, version := range []uint64{0, 1} {
+				if _, err := s.Save(ctx, key, []byte("x"), version, time.Minute); !errors.Is(err, store.ErrConflict) {
+					t.Errorf("%s: Save(version %d) = %v; want ErrConflict", name, version, err)
+				}
+			}
+			if err := s.Delete(ctx, key); err != nil {
+				t.Fatalf("%s: Delete: %v", name, err)
+			}
+			if _, _, err := s.Load(ctx, key, 0); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("%s: Load after Delete = %v; want ErrNotFound", name, err)
+			}
+		}
+	})
+}
+
+func TestStoredValueFormat(t *testing.T) {
+	mr := miniredis.RunT(t)
+	client := newClient(t, &redis.Options{Addr: mr.Addr()})
+	s := redisstore.New(client, redisstore.WithPrefix("app:"))
+	ctx := context.Background()
+	v, err := s.Save(ctx, "id", []byte("payload"), 0, 90*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := mr.Get("app:id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := string(binary.BigEndian.AppendUint64(nil, v)) + "payload"
+	if raw != want {
+		t.Fatalf("stored value = %q; want %q", raw, want)
+	}
+	if ttl := mr.TTL("app:id"); ttl != 90*time.Second {
+		t.Fatalf("TTL = %v; want 90s", ttl)
+	}
+	if _, _, err := s.Load(ctx, "id", 1500*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if ttl := mr.TTL("app:id"); ttl != 1500*time.Millisecond {
+		t.Fatalf("TTL after Load = %v; want 1.5s", ttl)
+	}
+	if keys := mr.Keys(); !slices.Equal(keys, []string{"app:id"}) {
+		t.Fatalf("keys = %q; want only app:id", keys)
+	}
+}
+
+func TestSaveRejectsNonPositiveTTL(t *testing.T) {
+	mr := miniredis.RunT(t)
+	s := redisstore.New(newClient(t, &redis.Options{Addr: mr.Addr()}))
+	for _, ttl := range []time.Duration{0, -time.Second} {
+		if _, err := s.Save(context.Background(), "k", []byte("x"), 0, ttl); err == nil {
+			t.Errorf("Save with ttl %v succeeded", ttl)
+		}
+	}
+	if keys := mr.Keys(); len(keys) != 0 {
+		t.Fatalf("keys = %q after rejected Saves", keys)
+	}
+}

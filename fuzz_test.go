@@ -1,0 +1,111 @@
+package ginsession
+
+import (
+	"bytes"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/ginsession/ginsession/store/memstore"
+)
+
+var fuzzKey = []byte(strings.Repeat("f", 32))
+
+// FuzzParseCookie checks that no cookie value makes the parser panic, and
+// that whatever it accepts is an ID this package could have issued.
+func FuzzParseCookie(f *testing.F) {
+	id := newID()
+	for _, seed := range []string{"", id, sign(id, fuzzKey), id + ".", strings.Repeat("A", 87), sign(id, fuzzKey)[:86] + "=", "\xff\xfe"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, value string) {
+		if got := parseCookie(value, nil); got != "" {
+			if got != value || len(got) != idLen || !isIDText(got) {
+				t.Fatalf("unsigned %q accepted as %q", value, got)
+			}
+		}
+		if got := parseCookie(value, [][]byte{fuzzKey}); got != "" {
+			if sign(got, fuzzKey) != value {
+				t.Fatalf("signed %q accepted as %q without a valid signature", value, got)
+			}
+		}
+	})
+}
+
+// FuzzDecodePayload checks that no stored payload makes the decoder
+// panic, and that what it decodes encodes back to the same session.
+func FuzzDecodePayload(f *testing.F) {
+	f.Add(encodePayload(1700000000, map[string][]byte{"cart": {0x92, 1, 2}, "user": []byte("ann")}))
+	f.Add(encodePayload(0, nil))
+	f.Add([]byte{payloadV1, 0, 0xff, 0xff, 0xff, 0xff, 0x0f})
+	f.Add([]byte{2})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		created, values, err := decodePayload(data)
+		if err != nil {
+			return
+		}
+		again, values2, err := decodePayload(encodePayload(created, values))
+		if err != nil || again != created || !maps.EqualFunc(values, values2, bytes.Equal) {
+			t.Fatalf("re-encoding changed the session: %v", err)
+		}
+	})
+}
+
+// FuzzUnpackList checks the flash-queue decoder the same way.
+func FuzzUnpackList(f *testing.F) {
+	f.Add(packList([][]byte{[]byte("a"), {}, []byte("ccc")}))
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0x0f})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		items, err := unpackList(data)
+		if err != nil {
+			return
+		}
+		again, err := unpackList(packList(items))
+		if err != nil || len(again) != len(items) {
+			t.Fatalf("re-packing changed the list: %v", err)
+		}
+		for i := range items {
+			if !bytes.Equal(items[i], again[i]) {
+				t.Fatalf("item %d changed", i)
+			}
+		}
+	})
+}
+
+// FuzzCookieHeader drives the whole middleware with arbitrary Cookie
+// headers: every request must get a normal answer and a fresh session.
+func FuzzCookieHeader(f *testing.F) {
+	f.Add("session=" + newID())
+	f.Add("session=; session=" + sign(newID(), fuzzKey))
+	f.Add("session=\"quoted\"; other=1")
+	st := memstore.New()
+	r := gin.New()
+	r.Use(New(Options{Store: st, SigningKeys: [][]byte{fuzzKey}, Logger: quiet}))
+	r.GET("/", func(c *gin.Context) {
+		if _, ok := Get[string](c, "k"); ok {
+			c.Header("X-Loaded", "yes")
+		}
+		Set(c, "k", "v")
+		c.String(http.StatusOK, "ok")
+	})
+	f.Fuzz(func(t *testing.T, header string) {
+		req := httptest.NewRequest("GET", "/", nil)
+		req.Header.Set("Cookie", header)
+		rec := httptest.NewRecorder()
+		r.ServeHTTP(rec, req)
+		if rec.Header().Get("X-Loaded") != "" {
+			t.Fatalf("Cookie %q loaded a session", header)
+		}
+		if rec.Code != http.StatusOK {
+			t.Fatalf("status %d for Cookie %q", rec.Code, header)
+		}
+		c := rec.Result().Cookies()
+		if len(c) != 1 || parseCookie(c[0].Value, [][]byte{fuzzKey}) == "" || strings.Contains(header, c[0].Value[:idLen]) {
+			t.Fatalf("no fresh session for Cookie %q", header)
+		}
+	})
+}

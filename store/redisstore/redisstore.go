@@ -1,10 +1,11 @@
 // Package redisstore keeps sessions in Redis (6.2 or later), standalone,
 // behind Sentinel or in a Cluster.
 //
-// Each session is one string key: the key given to the store with the
-// prefix in front ("ginsession:" unless WithPrefix says otherwise). Its
-// value is the entry's version, 8 bytes big-endian, followed by the payload,
-// and Redis expires it. Every operation is one round trip:
+// Each session is one string key: the key the store is given, which
+// ginsession forms as its KeyPrefix ("session:") followed by the session
+// ID, with WithPrefix's prefix, if any, in front. Its value is the entry's
+// version, 8 bytes big-endian, followed by the payload, and Redis expires
+// it. Every operation is one round trip:
 //
 //	Load, ttl > 0      GETEX key PX ttl
 //	Load, ttl <= 0     GET key
@@ -34,9 +35,6 @@ import (
 
 	"github.com/ginsession/ginsession/store"
 )
-
-// DefaultPrefix is put in front of every key unless WithPrefix is given.
-const DefaultPrefix = "ginsession:"
 
 // versionLen is the length of the version that starts every stored value.
 const versionLen = 8
@@ -72,9 +70,10 @@ var _ store.Store = (*Store)(nil)
 // An Option configures a Store.
 type Option func(*Store)
 
-// WithPrefix sets the string put in front of every key. The default is
-// DefaultPrefix. Use a different prefix for each application that shares
-// a Redis database. In a Cluster, the prefix must not contain a hash tag
+// WithPrefix puts prefix in front of every key the Store is given. There
+// is none by default: ginsession already prefixes its keys (Options.KeyPrefix),
+// which is where an application sharing a Redis database with others
+// normally sets its own. In a Cluster, a prefix must not contain a hash tag
 // ("{...}"), or every session would land in the same slot.
 func WithPrefix(prefix string) Option {
 	return func(s *Store) { s.prefix = prefix }
@@ -85,7 +84,7 @@ func WithPrefix(prefix string) Option {
 // or whatever redis.NewUniversalClient returns. The Store never closes the
 // client.
 func New(client redis.UniversalClient, opts ...Option) *Store {
-	s := &Store{client: client, prefix: DefaultPrefix}
+	s := &Store{client: client}
 	for _, o := range opts {
 		o(s)
 	}

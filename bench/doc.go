@@ -1,0 +1,2 @@
+// Package bench compares ginsession with other Gin session libraries.
+package bench

@@ -1,0 +1,4 @@
+// Command example is a small shop built on ginsession.
+package main
+
+func main() {}

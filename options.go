@@ -164,8 +164,8 @@ func newConfig(o Options) *config {
 	case cfg.lifetime < time.Second:
 		panic(fmt.Sprintf("ginsession: Options.Lifetime %v is below one second", cfg.lifetime))
 	}
-	if cfg.absolute < 0 {
-		panic("ginsession: Options.AbsoluteTimeout is negative")
+	if cfg.absolute < 0 || (cfg.absolute > 0 && cfg.absolute < time.Second) {
+		panic(fmt.Sprintf("ginsession: Options.AbsoluteTimeout %v is neither 0 (none) nor at least one second", cfg.absolute))
 	}
 	if cfg.cookieName == "" {
 		cfg.cookieName = DefaultCookieName

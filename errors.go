@@ -22,3 +22,8 @@ var ErrHeadersSent = errors.New("ginsession: response already started; the sessi
 // ErrReservedKey is returned for a key starting with a NUL byte: such keys
 // are ginsession's own (flash messages live there).
 var ErrReservedKey = errors.New("ginsession: keys starting with a NUL byte are reserved")
+
+// ErrRequestDone is returned for a change made after the middleware has
+// finished with the request, for instance from a goroutine holding a
+// c.Copy(): there is no commit left to save it.
+var ErrRequestDone = errors.New("ginsession: the request has finished; the change cannot be saved")

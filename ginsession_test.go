@@ -1020,3 +1020,31 @@ func TestHijack(t *testing.T) {
 	resp.Body.Close()
 	wantBody(t, br.do("GET", "/get"), 200, "hijacked true")
 }
+
+// TestNothingStoredForNothing checks that a session emptied within the
+// request that created it is never stored, and that a change from a
+// goroutine after the request ended is refused, not lost silently.
+func TestNothingStoredForNothing(t *testing.T) {
+	t.Parallel()
+	b := memBackend(t)
+	a := newApp(t, Options{Store: b.store})
+	late := make(chan error, 1)
+	a.POST("/set-delete", func(c *gin.Context) {
+		Set(c, "k", "v")
+		Delete(c, "k")
+		cp := c.Copy()
+		go func() {
+			time.Sleep(50 * time.Millisecond)
+			late <- Set(cp, "k", "too late")
+		}()
+		c.Status(204)
+	})
+	br := newBrowser(t, a)
+	rec := br.do("POST", "/set-delete")
+	if n := b.trips.Load(); n != 0 || sessionCookie(rec) != nil {
+		t.Fatalf("%d round trips, cookie %v", n, sessionCookie(rec))
+	}
+	if err := <-late; !errors.Is(err, ErrRequestDone) {
+		t.Fatalf("late Set: %v", err)
+	}
+}

@@ -246,6 +246,9 @@ func (s *session) put(key string, raw []byte) {
 func (s *session) change(o op) (err error, loadFailed bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock() // o.fn is user code and may panic
+	if s.done {
+		return ErrRequestDone, false
+	}
 	if err := s.loadLocked(); err != nil {
 		return err, true
 	}

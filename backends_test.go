@@ -154,10 +154,44 @@ func forEachBackend(t *testing.T, cluster bool, f func(t *testing.T, b backend))
 
 // testPrefix is a key prefix no other test run uses, so tests can share a
 // real server without touching anyone else's keys.
+// Its keys are deleted from the real servers when the test ends.
 func testPrefix(t testing.TB) string {
 	var b [6]byte
 	rand.Read(b[:])
-	return "gstest:" + hex.EncodeToString(b[:]) + ":"
+	prefix := "gstest:" + hex.EncodeToString(b[:]) + ":"
+	t.Cleanup(func() { deleteKeys(t, prefix) })
+	return prefix
+}
+
+// deleteKeys removes the keys under prefix from the real Redis and Redis
+// Cluster named by the environment, if any.
+func deleteKeys(t testing.TB, prefix string) {
+	ctx := context.Background()
+	scanDelete := func(ctx context.Context, c *redis.Client) error {
+		iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+		for iter.Next(ctx) {
+			if err := c.Del(ctx, iter.Val()).Err(); err != nil {
+				return err
+			}
+		}
+		return iter.Err()
+	}
+	if u := os.Getenv("GINSESSION_REDIS_URL"); u != "" {
+		if opt, err := redis.ParseURL(u); err == nil {
+			rdb := redis.NewClient(opt)
+			if err := scanDelete(ctx, rdb); err != nil {
+				t.Logf("deleting test keys: %v", err)
+			}
+			rdb.Close()
+		}
+	}
+	if addrs := os.Getenv("GINSESSION_REDIS_CLUSTER_ADDRS"); addrs != "" {
+		cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: strings.Split(addrs, ",")})
+		if err := cc.ForEachMaster(ctx, scanDelete); err != nil {
+			t.Logf("deleting test keys: %v", err)
+		}
+		cc.Close()
+	}
 }
 
 // browser is a client with a cookie jar driving an http.Handler in process.

@@ -1048,3 +1048,59 @@ func TestNothingStoredForNothing(t *testing.T) {
 		t.Fatalf("late Set: %v", err)
 	}
 }
+
+// TestPayloadFormat checks the stored envelope: a version byte first, then
+// each value encoded on its own; and that a payload this version cannot
+// read (damaged, or from a newer format) is left untouched while the
+// request gets a fresh session.
+func TestPayloadFormat(t *testing.T) {
+	t.Parallel()
+	st := memstore.New()
+	a := newApp(t, Options{Store: st})
+	br := newBrowser(t, a)
+	br.do("POST", "/set?v=x")
+	id := br.cookie()
+	data, _, err := a.raw(t, st, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if data[0] != payloadV1 {
+		t.Fatalf("payload starts with %#x, want the format version %d", data[0], payloadV1)
+	}
+	created, values, err := decodePayload(data)
+	if err != nil || time.Since(time.Unix(created, 0)) > time.Minute {
+		t.Fatalf("decode: created %d, %v", created, err)
+	}
+	var v string
+	if err := Msgpack.Unmarshal(values["k"], &v); err != nil || v != "x" {
+		t.Fatalf("value %q, %v", v, err)
+	}
+
+	for name, payload := range map[string][]byte{
+		"newer format": append([]byte{payloadV1 + 1}, data[1:]...),
+		"truncated":    data[:len(data)-1],
+		"garbage":      []byte("\x01\xff\xff\xff"),
+	} {
+		t.Run(name, func(t *testing.T) {
+			st := memstore.New()
+			a := newApp(t, Options{Store: st})
+			key := a.cfg.prefix + id
+			if _, err := st.Save(context.Background(), key, payload, 0, time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			br := newBrowser(t, a)
+			br.setCookie(id)
+			wantBody(t, br.do("GET", "/get"), 200, " false")
+			if errs := a.drainErrs(); len(errs) != 1 || !errors.Is(errs[0], ErrCorrupt) {
+				t.Fatalf("errors %v, want ErrCorrupt", errs)
+			}
+			br.do("POST", "/set?v=fresh")
+			if br.cookie() == id {
+				t.Fatal("the undecodable session's ID was reused")
+			}
+			if got, _, err := st.Load(context.Background(), key, 0); err != nil || string(got) != string(payload) {
+				t.Fatalf("undecodable entry changed: %v", err)
+			}
+		})
+	}
+}

@@ -82,12 +82,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, usage i
 	}
 	defer closeStore()
 
-	gin.SetMode(gin.ReleaseMode)
-	h, err := newServer(serverConfig{Store: st, StoreName: kind, Logger: log})
+	// Listen first, so that a taken port is reported before the demo
+	// passwords are hashed.
+	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", *addr)
+	defer ln.Close() // in case newServer fails; Shutdown closes it otherwise
+	gin.SetMode(gin.ReleaseMode)
+	h, err := newServer(serverConfig{Store: st, StoreName: kind, Logger: log})
 	if err != nil {
 		return err
 	}

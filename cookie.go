@@ -109,13 +109,34 @@ func (cfg *config) setCookieHeader(id string, maxAge time.Duration, now time.Tim
 	} else {
 		b = append(b, cfg.cookieValue(id)...)
 		if cfg.persistent {
-			secs := int64((maxAge + time.Second - 1) / time.Second)
-			b = append(b, "; Max-Age="...)
-			b = strconv.AppendInt(b, secs, 10)
-			b = append(b, "; Expires="...)
-			b = now.Add(time.Duration(secs)*time.Second).UTC().AppendFormat(b, http.TimeFormat)
+			b = append(b, cfg.expiryAttrs(now.Unix(), int64((maxAge+time.Second-1)/time.Second))...)
 		}
 	}
 	b = append(b, cfg.cookieSuffix...)
 	return string(b)
+}
+
+// expiryAttrs is the "; Max-Age=…; Expires=…" part of a Set-Cookie line,
+// as built for one second and one Max-Age.
+type expiryAttrs struct {
+	unix, secs int64
+	text       string
+}
+
+// expiryAttrs returns the attributes of a cookie sent at Unix time unix to
+// last secs seconds. A busy server sends the same ones many times a
+// second, so the last ones built are kept: formatting the date is most of
+// the cost of a Set-Cookie line.
+func (cfg *config) expiryAttrs(unix, secs int64) string {
+	if a := cfg.expiry.Load(); a != nil && a.unix == unix && a.secs == secs {
+		return a.text
+	}
+	b := make([]byte, 0, 64)
+	b = append(b, "; Max-Age="...)
+	b = strconv.AppendInt(b, secs, 10)
+	b = append(b, "; Expires="...)
+	b = time.Unix(unix+secs, 0).UTC().AppendFormat(b, http.TimeFormat)
+	a := &expiryAttrs{unix: unix, secs: secs, text: string(b)}
+	cfg.expiry.Store(a)
+	return a.text
 }

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -125,6 +126,8 @@ type config struct {
 	attempts     int
 	storeTimeout time.Duration
 	now          func() time.Time // time.Now; tests replace it
+
+	expiry atomic.Pointer[expiryAttrs] // the last cookie expiry built; see expiryAttrs
 }
 
 // newConfig validates o and fills in its defaults. It panics on a

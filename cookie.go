@@ -6,7 +6,9 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"net/http"
+	"net/textproto"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -88,11 +90,24 @@ func (cfg *config) cookieValue(id string) string {
 }
 
 // idFromRequest returns the first valid session ID among the request's
-// cookies with the configured name, or "".
+// cookies with the configured name, or "". It splits the Cookie headers
+// as net/http's Request.CookiesNamed does, quotes included, but without
+// allocating: the ID is a substring of the header.
 func (cfg *config) idFromRequest(r *http.Request) string {
-	for _, c := range r.CookiesNamed(cfg.cookieName) {
-		if id := parseCookie(c.Value, cfg.keys); id != "" {
-			return id
+	for _, line := range r.Header["Cookie"] {
+		for line != "" {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			name, value, _ := strings.Cut(textproto.TrimString(part), "=")
+			if textproto.TrimString(name) != cfg.cookieName {
+				continue
+			}
+			if len(value) > 1 && value[0] == '"' && value[len(value)-1] == '"' {
+				value = value[1 : len(value)-1]
+			}
+			if id := parseCookie(value, cfg.keys); id != "" {
+				return id
+			}
 		}
 	}
 	return ""

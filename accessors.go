@@ -33,7 +33,7 @@ func lookup[T any](c *gin.Context, key string, handlerTakesErr bool) (value T, o
 	s := from(c)
 	s.mu.Lock()
 	err = s.loadLocked()
-	raw, found := s.values[key]
+	raw, found := s.value(key)
 	s.mu.Unlock()
 	if err != nil {
 		return value, false, s.failLoad(err, handlerTakesErr)
@@ -201,6 +201,7 @@ func Keys(c *gin.Context) []string {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.decodeValues()
 	keys := make([]string, 0, len(s.values))
 	for k := range s.values {
 		if checkKey(k) == nil {
@@ -220,7 +221,7 @@ func ExpiresAt(c *gin.Context) time.Time {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.stored && len(s.values) == 0 {
+	if !s.stored && s.empty() {
 		return time.Time{}
 	}
 	now := s.cfg.now()

@@ -33,7 +33,7 @@ func Flashes[T any](c *gin.Context) []T {
 	s := from(c)
 	s.mu.Lock()
 	err := s.loadLocked()
-	raw, ok := s.values[flashKey]
+	raw, ok := s.value(flashKey)
 	s.mu.Unlock()
 	if err != nil {
 		s.failLoad(err, false) // reported through the ErrorHandler

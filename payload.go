@@ -1,6 +1,7 @@
 package ginsession
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -40,22 +41,29 @@ func encodePayload(created int64, values map[string][]byte) []byte {
 	return b
 }
 
-// decodePayload parses an envelope. The returned values alias b.
-func decodePayload(b []byte) (created int64, values map[string][]byte, err error) {
+// payloadHeader reads an envelope's format version, creation time and
+// number of values, and returns a reader at the first value.
+func payloadHeader(b []byte) (r reader, created int64, n uint64, err error) {
 	if len(b) == 0 {
-		return 0, nil, fmt.Errorf("%w: empty payload", ErrCorrupt)
+		return r, 0, 0, fmt.Errorf("%w: empty payload", ErrCorrupt)
 	}
 	if b[0] != payloadV1 {
-		return 0, nil, fmt.Errorf("%w: unknown format version %d", ErrCorrupt, b[0])
+		return r, 0, 0, fmt.Errorf("%w: unknown format version %d", ErrCorrupt, b[0])
 	}
-	r := reader{b: b[1:]}
+	r = reader{b: b[1:]}
 	created = r.varint()
-	n := r.uvarint()
+	n = r.uvarint()
 	if r.err == nil && n > uint64(len(r.b))/2 { // every value takes at least two bytes
 		r.fail("value count %d exceeds payload size", n)
 	}
-	if r.err != nil {
-		return 0, nil, r.err
+	return r, created, n, r.err
+}
+
+// decodePayload parses an envelope. The returned values alias b.
+func decodePayload(b []byte) (created int64, values map[string][]byte, err error) {
+	r, created, n, err := payloadHeader(b)
+	if err != nil {
+		return 0, nil, err
 	}
 	values = make(map[string][]byte, n)
 	for i := uint64(0); i < n && r.err == nil; i++ {
@@ -77,6 +85,66 @@ func decodePayload(b []byte) (created int64, values map[string][]byte, err error
 		return 0, nil, r.err
 	}
 	return created, values, nil
+}
+
+// lazyValues is the most values a loaded session may hold for them to be
+// looked up in its payload instead of decoded into a map: a request that
+// only reads then builds no map and no key strings. Checking such a
+// payload for duplicate keys compares every pair, hence the limit.
+const lazyValues = 16
+
+// scanPayload checks an envelope of at most lazyValues values exactly as
+// decodePayload would, without decoding it, and returns its creation time
+// and number of values. For a larger envelope it returns ok false and no
+// error: decode that one.
+func scanPayload(b []byte) (created int64, n int, ok bool, err error) {
+	r, created, count, err := payloadHeader(b)
+	if err != nil {
+		return 0, 0, false, err
+	}
+	if count > lazyValues {
+		return 0, 0, false, nil
+	}
+	var keys [lazyValues][]byte
+	for i := range int(count) {
+		k := r.bytes()
+		r.bytes()
+		if r.err != nil {
+			return 0, 0, false, r.err
+		}
+		for _, prev := range keys[:i] {
+			if bytes.Equal(prev, k) {
+				r.fail("duplicate key %q", k)
+				return 0, 0, false, r.err
+			}
+		}
+		keys[i] = k
+	}
+	if len(r.b) != 0 {
+		r.fail("%d trailing bytes", len(r.b))
+		return 0, 0, false, r.err
+	}
+	return created, int(count), true, nil
+}
+
+// payloadValue returns the value stored under key in an envelope that
+// scanPayload accepted. It aliases b.
+func payloadValue(b []byte, key string) ([]byte, bool) {
+	r, _, n, err := payloadHeader(b)
+	if err != nil {
+		return nil, false
+	}
+	for range n {
+		k := r.bytes()
+		v := r.bytes()
+		if r.err != nil {
+			return nil, false
+		}
+		if string(k) == key {
+			return v, true
+		}
+	}
+	return nil, false
 }
 
 // packList encodes a list of byte strings; it holds the flash messages.

@@ -72,7 +72,8 @@ type session struct {
 	version uint64
 	created int64 // Unix seconds
 	values  map[string][]byte
-	ops     []op // this request's changes since the last commit
+	raw     []byte // the loaded payload, until values are decoded from it; values is nil meanwhile
+	ops     []op   // this request's changes since the last commit
 
 	dirty      bool     // some op changed the data since the last commit
 	rewrite    bool     // id is new: write the whole session under it
@@ -154,7 +155,7 @@ func (s *session) ttl(now time.Time) time.Duration {
 func (s *session) reset(now time.Time) {
 	s.id, s.stored, s.version = "", false, 0
 	s.created = now.Unix()
-	s.values = nil
+	s.values, s.raw = nil, nil
 	s.ops = s.ops[:0]
 	s.dirty, s.rewrite, s.sendCookie = false, false, false
 }
@@ -187,7 +188,11 @@ func (s *session) loadLocked() error {
 		return s.loadErr
 	}
 	s.state = loaded
-	created, values, err := decodePayload(data)
+	created, n, lazy, err := scanPayload(data)
+	var values map[string][]byte
+	if err == nil && !lazy {
+		created, values, err = decodePayload(data)
+	}
 	if err != nil {
 		// Leave the entry alone (a newer version of this package may have
 		// written it) and start afresh under a new ID.
@@ -201,6 +206,9 @@ func (s *session) loadLocked() error {
 	}
 	s.id, s.stored, s.version = s.cookieID, true, version
 	s.created, s.values = created, values
+	if lazy && n > 0 {
+		s.raw = data // decoded on the first change; reads look values up in it
+	}
 	s.sendCookie = s.cfg.persistent // rolling expiry: the browser's copy moves too
 	return nil
 }
@@ -208,6 +216,7 @@ func (s *session) loadLocked() error {
 // apply performs o on the in-memory data and reports whether it changed
 // anything.
 func (s *session) apply(o *op) (bool, error) {
+	s.decodeValues()
 	old, had := s.values[o.key]
 	switch o.kind {
 	case opSet:
@@ -232,6 +241,31 @@ func (s *session) apply(o *op) (bool, error) {
 		s.put(o.key, raw)
 		return !had || !bytes.Equal(old, raw), nil
 	}
+}
+
+// value returns the encoded value stored under key.
+func (s *session) value(key string) ([]byte, bool) {
+	if s.raw != nil {
+		return payloadValue(s.raw, key)
+	}
+	v, ok := s.values[key]
+	return v, ok
+}
+
+// empty reports whether the session holds no values.
+func (s *session) empty() bool { return s.raw == nil && len(s.values) == 0 }
+
+// decodeValues makes s.values hold the session's data, decoding the
+// loaded payload if that has not been done yet.
+func (s *session) decodeValues() {
+	if s.raw == nil {
+		return
+	}
+	_, values, err := decodePayload(s.raw)
+	if err != nil { // scanPayload accepted it at load
+		panic("ginsession: a checked payload does not decode: " + err.Error())
+	}
+	s.values, s.raw = values, nil
 }
 
 func (s *session) put(key string, raw []byte) {
@@ -317,6 +351,7 @@ func (s *session) saveLocked(storeCtx func() context.Context, now time.Time) err
 		s.ops = s.ops[:0]
 		s.dirty, s.rewrite = false, false
 	}()
+	s.decodeValues()
 	if len(s.values) == 0 {
 		if s.stored {
 			s.deletes = append(s.deletes, s.id)

@@ -164,6 +164,7 @@ func Destroy(c *gin.Context) error {
 	s := from(c)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.touch()
 	switch s.state {
 	case loaded:
 		if s.stored {

@@ -57,15 +57,28 @@ const (
 // session is one request's view of one session. Its fields are guarded
 // by mu; user code (Update functions, the ErrorHandler) never runs with mu
 // held except Update functions, which the docs forbid to call back in.
+//
+// Every request allocates a session, most of which is in sessionData,
+// allocated when a handler first touches the session: a request that
+// never does costs a small struct.
 type session struct {
+	w   hookWriter
 	cfg *config
 	c   *gin.Context
-	w   hookWriter
+	mu  sync.Mutex
 
-	mu       sync.Mutex
-	state    loadState
-	cookieID string // verified ID the request's cookie carried, once loaded
-	loadErr  error
+	state       loadState
+	headersSent bool // no cookie can be set any more
+	done        bool // the middleware has finished with the request
+	reported    bool // the ErrorHandler has run, or the handler took the error
+
+	*sessionData // nil until the session is first touched; see touch
+}
+
+// sessionData is the part of a session that only a request that uses it
+// needs.
+type sessionData struct {
+	loadErr error
 
 	id      string // current ID; "" while the session has none
 	stored  bool   // the store holds id at version
@@ -81,10 +94,14 @@ type session struct {
 	sendCookie bool     // (re)send the cookie for id
 
 	expireCookie bool // tell the browser to drop its cookie (Destroy, emptied)
-	headersSent  bool // no cookie can be set any more
-	done         bool // the middleware has finished with the request
-	reported     bool // the ErrorHandler has run, or the handler took the error
 	cookieIdx    int  // index of our Set-Cookie header line, or -1
+}
+
+// touch allocates the session's data on first use.
+func (s *session) touch() {
+	if s.sessionData == nil {
+		s.sessionData = &sessionData{cookieIdx: -1}
+	}
 }
 
 type opKind uint8
@@ -106,7 +123,7 @@ type op struct {
 }
 
 func (cfg *config) handle(c *gin.Context) {
-	s := &session{cfg: cfg, c: c, cookieIdx: -1}
+	s := &session{cfg: cfg, c: c}
 	orig := c.Writer
 	s.w = hookWriter{ResponseWriter: orig, s: s}
 	s.headersSent = orig.Written()
@@ -153,6 +170,7 @@ func (s *session) ttl(now time.Time) time.Duration {
 
 // reset makes s an empty session without an ID.
 func (s *session) reset(now time.Time) {
+	s.touch()
 	s.id, s.stored, s.version = "", false, 0
 	s.created = now.Unix()
 	s.values, s.raw = nil, nil
@@ -172,12 +190,12 @@ func (s *session) loadLocked() error {
 	}
 	now := s.cfg.now()
 	s.reset(now)
-	s.cookieID = s.cfg.idFromRequest(s.c.Request)
-	if s.cookieID == "" {
+	cookieID := s.cfg.idFromRequest(s.c.Request)
+	if cookieID == "" {
 		s.state = loaded
 		return nil
 	}
-	data, version, err := s.cfg.store.Load(s.c.Request.Context(), s.key(s.cookieID), s.cfg.lifetime)
+	data, version, err := s.cfg.store.Load(s.c.Request.Context(), s.key(cookieID), s.cfg.lifetime)
 	if errors.Is(err, store.ErrNotFound) {
 		s.state = loaded
 		return nil
@@ -201,10 +219,10 @@ func (s *session) loadLocked() error {
 		return nil
 	}
 	if s.cfg.absolute > 0 && now.Unix() >= created+int64(s.cfg.absolute/time.Second) {
-		s.deletes = append(s.deletes, s.cookieID)
+		s.deletes = append(s.deletes, cookieID)
 		return nil
 	}
-	s.id, s.stored, s.version = s.cookieID, true, version
+	s.id, s.stored, s.version = cookieID, true, version
 	s.created, s.values = created, values
 	if lazy && n > 0 {
 		s.raw = data // decoded on the first change; reads look values up in it
@@ -300,7 +318,7 @@ func (s *session) change(o op) (err error, loadFailed bool) {
 // commitLocked writes what changed since the last commit and sets the
 // cookie if it still can. Its error has not been reported yet.
 func (s *session) commitLocked() error {
-	if s.done || (s.state == notLoaded && len(s.deletes) == 0) {
+	if s.done || s.sessionData == nil || (s.state == notLoaded && len(s.deletes) == 0) {
 		return nil
 	}
 	now := s.cfg.now()

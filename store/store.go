@@ -23,6 +23,22 @@ var ErrNotFound = errors.New("store: session not found")
 // deleted or has expired since it was loaded.
 var ErrConflict = errors.New("store: version conflict")
 
+// ErrCorrupt is wrapped by the error Load returns when the entry under a
+// key exists but was not written by the Store (damaged, or in another
+// format). Callers treat the entry as unusable but leave it alone: it is
+// not "absent", so it must not be overwritten as if it were. Each store's
+// own ErrCorrupt wraps this one.
+var ErrCorrupt = errors.New("store: corrupt entry")
+
+// NewCorruptError returns an error whose message is msg and which wraps
+// ErrCorrupt, for a store to declare its own ErrCorrupt.
+func NewCorruptError(msg string) error { return corruptError(msg) }
+
+type corruptError string
+
+func (e corruptError) Error() string { return string(e) }
+func (e corruptError) Unwrap() error { return ErrCorrupt }
+
 // A Store keeps session payloads. Implementations must be safe for
 // concurrent use by many goroutines and, where the backend is shared, by
 // many processes.

@@ -4,10 +4,11 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/ginsession/ginsession/store"
 )
 
 // ErrCorrupt is wrapped by the error Load returns when a session file was
@@ -15,7 +16,7 @@ import (
 // 0, or recording another key than the one its name was derived from.
 // Save treats such a file as a conflict, the cleanup leaves it alone, and
 // Delete removes it.
-var ErrCorrupt = errors.New("filestore: corrupt session file")
+var ErrCorrupt = store.NewCorruptError("filestore: corrupt session file")
 
 // The layout of a session file. All integers are big-endian.
 //

@@ -42,7 +42,7 @@ const versionLen = 8
 // ErrCorrupt is wrapped by the error Load returns when a key holds a value
 // that this package did not write: shorter than the 8-byte version, or with
 // version 0. Save treats such an entry as a conflict; Delete removes it.
-var ErrCorrupt = errors.New("redisstore: corrupt entry")
+var ErrCorrupt = store.NewCorruptError("redisstore: corrupt entry")
 
 // compareAndSet replaces the value under KEYS[1] with ARGV[2], to expire in
 // ARGV[3] milliseconds, if its first 8 bytes equal ARGV[1]. A missing key

@@ -65,7 +65,7 @@ const deleteBatch = 1000
 
 // ErrCorrupt is wrapped by the error Load returns when the row for a key
 // holds version 0, which this package never writes.
-var ErrCorrupt = errors.New("sqlstore: corrupt row")
+var ErrCorrupt = store.NewCorruptError("sqlstore: corrupt row")
 
 // Store is a store.Store backed by a SQL table. It is safe for concurrent
 // use, also by other processes using the same table.

@@ -1104,3 +1104,27 @@ func TestPayloadFormat(t *testing.T) {
 		})
 	}
 }
+
+// TestCorruptStoreEntry checks that an entry the store itself reports as
+// corrupt gives a fresh session, not a 503, and is left alone.
+func TestCorruptStoreEntry(t *testing.T) {
+	t.Parallel()
+	b := miniredisBackend(t)
+	a := newApp(t, Options{Store: b.store})
+	id := newID()
+	key := a.cfg.prefix + id
+	b.mr.Set(key, "short") // fewer bytes than redisstore's version header
+	br := newBrowser(t, a)
+	br.setCookie(id)
+	wantBody(t, br.do("GET", "/get"), 200, " false")
+	if errs := a.drainErrs(); len(errs) != 1 || !errors.Is(errs[0], ErrCorrupt) || !errors.Is(errs[0], store.ErrCorrupt) {
+		t.Fatalf("errors %v, want ErrCorrupt", errs)
+	}
+	br.do("POST", "/set?v=fresh")
+	if br.cookie() == id {
+		t.Fatal("the corrupt entry's ID was reused")
+	}
+	if got, _ := b.mr.Get(key); got != "short" {
+		t.Fatalf("corrupt entry changed to %q", got)
+	}
+}

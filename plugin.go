@@ -95,6 +95,8 @@ type sessionData struct {
 
 	expireCookie bool // tell the browser to drop its cookie (Destroy, emptied)
 	cookieIdx    int  // index of our Set-Cookie header line, or -1
+
+	keyID, lastKey string // the last ID key was asked for, and its store key
 }
 
 // touch allocates the session's data on first use.
@@ -154,7 +156,14 @@ func from(c *gin.Context) *session {
 	panic("ginsession: no session on this gin.Context; install the middleware with router.Use(ginsession.New(opts))")
 }
 
-func (s *session) key(id string) string { return s.cfg.prefix + id }
+// key returns the store key for id. A request that changes its session
+// loads and saves the same key, so the last one is kept.
+func (s *session) key(id string) string {
+	if id != s.keyID || s.lastKey == "" {
+		s.keyID, s.lastKey = id, s.cfg.prefix+id
+	}
+	return s.lastKey
+}
 
 // ttl is how long the session may live from now: Lifetime, capped by the
 // absolute timeout.
@@ -197,6 +206,15 @@ func (s *session) loadLocked() error {
 	}
 	data, version, err := s.cfg.store.Load(s.c.Request.Context(), s.key(cookieID), s.cfg.lifetime)
 	if errors.Is(err, store.ErrNotFound) {
+		s.state = loaded
+		return nil
+	}
+	if errors.Is(err, store.ErrCorrupt) {
+		// The store holds something it did not write: leave it alone, as
+		// below, and start afresh under a new ID.
+		err = fmt.Errorf("%w: %w", ErrCorrupt, err)
+		s.cfg.log.Warn("ginsession: starting a fresh session", "err", err)
+		s.c.Error(err) // recorded for the application's error middleware
 		s.state = loaded
 		return nil
 	}

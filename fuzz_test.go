@@ -45,7 +45,26 @@ func FuzzDecodePayload(f *testing.F) {
 	f.Add([]byte{2})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		created, values, err := decodePayload(data)
+		// The lazy path must accept exactly what the full decoder accepts
+		// and find the same values.
+		scanCreated, n, lazy, scanErr := scanPayload(data)
+		if lazy && (err != nil) != (scanErr != nil) {
+			t.Fatalf("scanPayload error %v, decodePayload error %v", scanErr, err)
+		}
+		if lazy && err == nil {
+			if scanCreated != created || n != len(values) {
+				t.Fatalf("scanPayload: created %d, %d values; decodePayload: %d, %d", scanCreated, n, created, len(values))
+			}
+			for k, v := range values {
+				if got, ok := payloadValue(data, k); !ok || !bytes.Equal(got, v) {
+					t.Fatalf("payloadValue(%q) = %q, %v; want %q", k, got, ok, v)
+				}
+			}
+		}
 		if err != nil {
+			if scanErr == nil && lazy {
+				t.Fatal("scanPayload accepted a payload decodePayload rejects")
+			}
 			return
 		}
 		again, values2, err := decodePayload(encodePayload(created, values))

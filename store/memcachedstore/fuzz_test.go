@@ -46,7 +46,8 @@ func parseAll(t *testing.T, in []byte) []string {
 		rep, err := readReply(r, maxValue)
 		if err != nil {
 			var se *serverError
-			if !errors.Is(err, ErrProtocol) && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.As(err, &se) {
+			var oe *oversizeError
+			if !errors.Is(err, ErrProtocol) && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.As(err, &se) && !errors.As(err, &oe) {
 				t.Fatalf("unexpected kind of error: %v", err)
 			}
 			return append(out, "error: "+err.Error())

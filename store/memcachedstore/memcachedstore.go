@@ -75,6 +75,13 @@ var (
 	// with -C. The store needs CAS values as versions.
 	ErrCASDisabled = errors.New("memcachedstore: the server does not keep CAS values (is it running with -C?)")
 
+	// ErrCorrupt is wrapped by the error Load returns when the item under
+	// the key is larger than WithMaxItemSize: another program wrote it, or
+	// the server's -I is larger than the Store was told. It wraps
+	// store.ErrCorrupt, so ginsession starts a fresh session and leaves the
+	// item alone.
+	ErrCorrupt = store.NewCorruptError("memcachedstore: corrupt entry")
+
 	// ErrProtocol is wrapped by the errors that a reply the store cannot
 	// understand causes. The connection is closed.
 	ErrProtocol = errors.New("memcachedstore: protocol error")
@@ -186,6 +193,9 @@ func (s *Store) Load(ctx context.Context, key string, ttl time.Duration) ([]byte
 		exp = expiry(ttl, time.Now())
 	}
 	rep, err := s.pool.roundTrip(ctx, func(w *bufio.Writer) { writeGet(w, k, exp) })
+	if oversize := (*oversizeError)(nil); errors.As(err, &oversize) {
+		return nil, 0, opError("load", fmt.Errorf("%w: %w", ErrCorrupt, oversize))
+	}
 	if err != nil {
 		return nil, 0, opError("load", err)
 	}

@@ -585,6 +585,22 @@ func TestTooLarge(t *testing.T) {
 		t.Fatalf("Load of %d bytes = %d bytes, %d, %v; want version %d", len(fits), len(data), lv, err, v)
 	}
 
+	// An item larger than the Store's limit does not load: it is corrupt
+	// for this Store, which can neither read nor replace it, only delete.
+	strict := newStore(t, addr, memcachedstore.WithPrefix(prefix), memcachedstore.WithMaxItemSize(1000))
+	if _, _, err := strict.Load(ctx, "session", time.Minute); !errors.Is(err, memcachedstore.ErrCorrupt) || !errors.Is(err, store.ErrCorrupt) {
+		t.Fatalf("Load of %d bytes with a limit of 1000 = %v; want ErrCorrupt", len(fits), err)
+	}
+	if _, err := strict.Save(ctx, "session", fits, v, time.Minute); !errors.Is(err, memcachedstore.ErrTooLarge) {
+		t.Fatalf("Save of %d bytes with a limit of 1000 = %v; want ErrTooLarge", len(fits), err)
+	}
+	if _, _, err := strict.Load(ctx, "session", 0); !errors.Is(err, memcachedstore.ErrCorrupt) {
+		t.Fatalf("second Load = %v; want ErrCorrupt", err)
+	}
+	if err := strict.Delete(ctx, "session"); err != nil {
+		t.Fatalf("Delete of an item too large to load: %v", err)
+	}
+
 	// If the Store is told a larger limit than the server's, memcached
 	// refuses the item itself, and deletes what was stored.
 	loose := newStore(t, addr, memcachedstore.WithMaxItemSize(4<<20))

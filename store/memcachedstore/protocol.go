@@ -175,6 +175,17 @@ func (e *serverError) Is(target error) bool {
 	return target == ErrTooLarge && e.kind == "SERVER_ERROR" && e.msg == "object too large for cache"
 }
 
+// An oversizeError is a VA reply announcing a value larger than the item
+// size limit. The value is not read.
+type oversizeError struct {
+	size  uint64
+	limit int
+}
+
+func (e *oversizeError) Error() string {
+	return fmt.Sprintf("the item holds %d bytes, more than the item size limit %d", e.size, e.limit)
+}
+
 // maxServerMessage is how much of a server's error message is kept.
 const maxServerMessage = 120
 
@@ -185,7 +196,8 @@ func protocolErrorf(format string, args ...any) error {
 }
 
 // readReply reads one reply. It reads a data block only for VA, and
-// refuses one longer than maxValue bytes without reading it. Any error
+// refuses one longer than maxValue bytes with an *oversizeError, without
+// reading it. Any error
 // leaves the connection in an unknown state: it must not be reused.
 func readReply(r *bufio.Reader, maxValue int) (reply, error) {
 	line, err := r.ReadSlice('\n')
@@ -227,7 +239,7 @@ func readReply(r *bufio.Reader, maxValue int) (reply, error) {
 			return reply{}, protocolErrorf("VA reply with a malformed size")
 		}
 		if n > uint64(maxValue) {
-			return reply{}, protocolErrorf("VA reply announces %d bytes, more than the item size limit %d", n, maxValue)
+			return reply{}, &oversizeError{size: n, limit: maxValue}
 		}
 		size = int(n)
 		flags = fields[2:]

@@ -56,6 +56,9 @@ func TestReadReplyConsumesExactlyOneReply(t *testing.T) {
 	}
 }
 
+// errOversize stands for an *oversizeError in TestReadReplyErrors.
+var errOversize = errors.New("oversize")
+
 func TestReadReplyErrors(t *testing.T) {
 	for _, tc := range []struct {
 		in   string
@@ -73,8 +76,9 @@ func TestReadReplyErrors(t *testing.T) {
 		{"VA -1 c1\r\n", ErrProtocol},
 		{"VA +1 c1\r\nx\r\n", ErrProtocol},
 		{"VA x c1\r\n", ErrProtocol},
-		{"VA 101 c1\r\n", ErrProtocol},
-		{"VA 99999999999999999999999 c1\r\n", ErrProtocol},
+		{"VA 101 c1\r\n", errOversize},
+		{"VA 9223372036854775807 c1\r\n", errOversize},
+		{"VA 9223372036854775808 c1\r\n", ErrProtocol},
 		{"VA 3 c1\r\nab", io.ErrUnexpectedEOF},
 		{"VA 3 c1\r\nabcd\r\n", ErrProtocol},
 		{"VA 3 c1\r\nabc", io.ErrUnexpectedEOF},
@@ -96,7 +100,12 @@ func TestReadReplyErrors(t *testing.T) {
 			t.Errorf("readReply(%.40q) = %+v; want an error", tc.in, got)
 			continue
 		}
-		if tc.want != nil && !errors.Is(err, tc.want) {
+		var oversize *oversizeError
+		if tc.want == errOversize {
+			if !errors.As(err, &oversize) {
+				t.Errorf("readReply(%.40q) = %v; want an *oversizeError", tc.in, err)
+			}
+		} else if tc.want != nil && !errors.Is(err, tc.want) {
 			t.Errorf("readReply(%.40q) = %v; want %v", tc.in, err, tc.want)
 		}
 	}

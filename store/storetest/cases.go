@@ -148,7 +148,7 @@ func testExpiry(e *env) {
 		steps []func()
 	}{
 		{renewAfter, atRenew},
-		{expiryWait - renewAfter, atEnd},
+		{expiryWait - renewAfter + e.slack, atEnd},
 	} {
 		e.wait(phase.after)
 		for _, step := range phase.steps {

@@ -44,6 +44,7 @@ type Option func(*config)
 
 type config struct {
 	advance func(time.Duration) // nil: real time
+	slack   time.Duration
 }
 
 // WithClock tells Run that time passes for the store only when advance is
@@ -52,6 +53,14 @@ type config struct {
 // that moving the shared clock never disturbs another subtest.
 func WithClock(advance func(d time.Duration)) Option {
 	return func(c *config) { c.advance = advance }
+}
+
+// WithExpirySlack tells Run that the store may keep an entry up to d
+// longer than ttl rounded up to a whole second, as memcached does, whose
+// clock ticks once a second. The Expiry subtest then checks that entries
+// are gone d later than it otherwise would.
+func WithExpirySlack(d time.Duration) Option {
+	return func(c *config) { c.slack = d }
 }
 
 // longTTL is the ttl of entries that must not expire during the suite.
@@ -101,6 +110,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, opts ...Option) 
 				s:       newStore(t),
 				prefix:  prefix + tc.name + ":",
 				advance: cfg.advance,
+				slack:   cfg.slack,
 			})
 		})
 	}
@@ -120,6 +130,7 @@ type env struct {
 	s       store.Store
 	prefix  string
 	advance func(time.Duration)
+	slack   time.Duration // see WithExpirySlack
 }
 
 // key returns a key unique to this run and subtest, and deletes it when the

@@ -85,8 +85,10 @@ type sessionData struct {
 	version uint64
 	created int64 // Unix seconds
 	values  map[string][]byte
-	raw     []byte // the loaded payload, until values are decoded from it; values is nil meanwhile
-	ops     []op   // this request's changes since the last commit
+
+	loadedAt time.Time // when the session was loaded (or reset)
+	raw      []byte    // the loaded payload, until values are decoded from it; values is nil meanwhile
+	ops      []op      // this request's changes since the last commit
 
 	dirty      bool     // some op changed the data since the last commit
 	rewrite    bool     // id is new: write the whole session under it
@@ -181,7 +183,7 @@ func (s *session) ttl(now time.Time) time.Duration {
 func (s *session) reset(now time.Time) {
 	s.touch()
 	s.id, s.stored, s.version = "", false, 0
-	s.created = now.Unix()
+	s.created, s.loadedAt = now.Unix(), now
 	s.values, s.raw = nil, nil
 	s.ops = s.ops[:0]
 	s.dirty, s.rewrite, s.sendCookie = false, false, false
@@ -339,7 +341,17 @@ func (s *session) commitLocked() error {
 	if s.done || s.sessionData == nil || (s.state == notLoaded && len(s.deletes) == 0) {
 		return nil
 	}
-	now := s.cfg.now()
+	work := (s.state == loaded && (s.dirty || s.rewrite)) || len(s.deletes) > 0
+	cookie := !s.headersSent && (s.stored && s.sendCookie || !s.stored && s.expireCookie)
+	if !work && !cookie {
+		return nil
+	}
+	// A cookie refreshed by a read expires as the store entry GETEX renewed
+	// at load time does; a write renews both now.
+	now := s.loadedAt
+	if work {
+		now = s.cfg.now()
+	}
 	var ctx context.Context
 	var cancel context.CancelFunc = func() {}
 	defer func() { cancel() }()

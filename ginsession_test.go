@@ -1128,3 +1128,43 @@ func TestCorruptStoreEntry(t *testing.T) {
 		t.Fatalf("corrupt entry changed to %q", got)
 	}
 }
+
+// blocking is a store whose Save waits for its context to end.
+type blocking struct{ store.Store }
+
+func (blocking) Save(ctx context.Context, key string, data []byte, version uint64, ttl time.Duration) (uint64, error) {
+	<-ctx.Done()
+	return 0, ctx.Err()
+}
+
+// TestCommitOutlivesClient checks that a client that goes away does not
+// cancel the commit of a change its handler made, and that StoreTimeout
+// bounds a commit to a store that hangs.
+func TestCommitOutlivesClient(t *testing.T) {
+	t.Parallel()
+	a := newApp(t, Options{Store: memstore.New()})
+	a.POST("/leave", func(c *gin.Context) {
+		Get[string](c, "k")
+		c.Request.Context().Value(cancelKey{}).(context.CancelFunc)() // the client hangs up
+		Set(c, "k", "saved anyway")
+		c.Status(204)
+	})
+	br := newBrowser(t, a)
+	br.do("POST", "/set?v=before")
+	ctx, cancel := context.WithCancel(context.Background())
+	req := httptest.NewRequest("POST", "/leave", nil).WithContext(context.WithValue(ctx, cancelKey{}, cancel))
+	req.AddCookie(&http.Cookie{Name: DefaultCookieName, Value: br.cookie()})
+	a.ServeHTTP(httptest.NewRecorder(), req)
+	wantBody(t, br.do("GET", "/get"), 200, "saved anyway true")
+
+	hung := newApp(t, Options{Store: blocking{memstore.New()}, StoreTimeout: 50 * time.Millisecond})
+	rec := newBrowser(t, hung).do("POST", "/set?v=x")
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Fatalf("commit to a hung store: status %d, want 503", rec.Code)
+	}
+	if errs := hung.drainErrs(); len(errs) != 1 || !errors.Is(errs[0], context.DeadlineExceeded) {
+		t.Fatalf("errors %v, want the deadline", errs)
+	}
+}
+
+type cancelKey struct{}

@@ -20,7 +20,6 @@ const (
 	DefaultKeyPrefix      = "session:"
 	DefaultLifetime       = 31 * 24 * time.Hour
 	DefaultCommitAttempts = 50
-	DefaultStoreTimeout   = 5 * time.Second
 )
 
 // Options configures the middleware returned by [New]. The zero value is
@@ -75,9 +74,13 @@ type Options struct {
 	// ErrTooManyConflicts. Zero means 50.
 	CommitAttempts int
 
-	// StoreTimeout bounds each store call made to commit a session. Commits
-	// are not cancelled when the client goes away, so a change the
-	// handler made is saved even if the client disconnects. Zero means 5s.
+	// StoreTimeout, if positive, bounds the store calls that commit a
+	// session. Commits are never cancelled when the client goes away, so a
+	// change the handler made is saved even if the client disconnects.
+	// Zero means no bound beyond the store client's own timeouts (go-redis:
+	// 3 s read and write timeouts by default); configure those, or set
+	// StoreTimeout for a store whose client has none. Setting it costs a
+	// context and a timer per commit.
 	StoreTimeout time.Duration
 }
 
@@ -182,10 +185,7 @@ func newConfig(o Options) *config {
 	case cfg.attempts < 0:
 		panic("ginsession: Options.CommitAttempts is negative")
 	}
-	switch {
-	case cfg.storeTimeout == 0:
-		cfg.storeTimeout = DefaultStoreTimeout
-	case cfg.storeTimeout < 0:
+	if cfg.storeTimeout < 0 {
 		panic("ginsession: Options.StoreTimeout is negative")
 	}
 	for i, k := range o.SigningKeys {

@@ -357,7 +357,10 @@ func (s *session) commitLocked() error {
 	defer func() { cancel() }()
 	storeCtx := func() context.Context {
 		if ctx == nil {
-			ctx, cancel = context.WithTimeout(context.WithoutCancel(s.c.Request.Context()), s.cfg.storeTimeout)
+			ctx = context.WithoutCancel(s.c.Request.Context())
+			if s.cfg.storeTimeout > 0 {
+				ctx, cancel = context.WithTimeout(ctx, s.cfg.storeTimeout)
+			}
 		}
 		return ctx
 	}

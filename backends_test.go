@@ -21,6 +21,7 @@ import (
 	"github.com/ginsession/ginsession/store"
 	"github.com/ginsession/ginsession/store/memstore"
 	"github.com/ginsession/ginsession/store/redisstore"
+	"github.com/ginsession/ginsession/store/storetest"
 )
 
 func init() { gin.SetMode(gin.TestMode) }
@@ -75,20 +76,6 @@ func (h tripHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Proc
 	}
 }
 
-// serverEnv returns the value of an environment variable naming a real
-// server. Locally a missing one skips the test; under CI=true it fails.
-func serverEnv(t testing.TB, name string) string {
-	t.Helper()
-	v := os.Getenv(name)
-	if v == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is not set; CI must run the real-server tests", name)
-		}
-		t.Skipf("%s is not set; skipping the real-server test", name)
-	}
-	return v
-}
-
 func memBackend(t testing.TB) backend {
 	n := new(atomic.Int64)
 	return backend{name: "memstore", store: counting{memstore.New(), n}, trips: n}
@@ -107,7 +94,7 @@ func miniredisBackend(t testing.TB) backend {
 }
 
 func redisBackend(t testing.TB) backend {
-	opt, err := redis.ParseURL(serverEnv(t, "GINSESSION_REDIS_URL"))
+	opt, err := redis.ParseURL(storetest.ServerEnv(t, "GINSESSION_REDIS_URL", "redis://127.0.0.1:6379/9"))
 	if err != nil {
 		t.Fatalf("GINSESSION_REDIS_URL: %v", err)
 	}
@@ -122,7 +109,7 @@ func redisBackend(t testing.TB) backend {
 }
 
 func clusterBackend(t testing.TB) backend {
-	addrs := strings.Split(serverEnv(t, "GINSESSION_REDIS_CLUSTER_ADDRS"), ",")
+	addrs := strings.Split(storetest.ServerEnv(t, "GINSESSION_REDIS_CLUSTER_ADDRS", "127.0.0.1:30001,127.0.0.1:30002,127.0.0.1:30003"), ",")
 	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
 	t.Cleanup(func() { rdb.Close() })
 	if err := rdb.ForEachShard(context.Background(), func(ctx context.Context, c *redis.Client) error {

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"math"
 	"net"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -28,14 +27,7 @@ import (
 // under CI=true, where every backend must be tested.
 func serverAddr(t *testing.T) string {
 	t.Helper()
-	const name, example = "GINSESSION_MEMCACHED_ADDR", "127.0.0.1:21211"
-	addr := os.Getenv(name)
-	if addr == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is not set; CI must test against a real server (e.g. %s=%s)", name, name, example)
-		}
-		t.Skipf("set %s (e.g. %s) to test against a real memcached", name, example)
-	}
+	addr := storetest.ServerEnv(t, "GINSESSION_MEMCACHED_ADDR", "127.0.0.1:21211")
 	// Fail at once with a clear message if the server is down, rather than
 	// with one error per operation.
 	s := memcachedstore.New(addr)

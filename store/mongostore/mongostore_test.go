@@ -34,15 +34,7 @@ const defaultDatabase = "ginsession_test"
 // tested.
 func requireURL(t *testing.T) string {
 	t.Helper()
-	const example = "mongodb://127.0.0.1:27018/"
-	if v := os.Getenv(urlVar); v != "" {
-		return v
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s is not set; CI must test against a real server (e.g. %s=%s)", urlVar, urlVar, example)
-	}
-	t.Skipf("set %s (e.g. %s) to test against a real MongoDB or FerretDB server", urlVar, example)
-	return ""
+	return storetest.ServerEnv(t, urlVar, "mongodb://127.0.0.1:27018/")
 }
 
 // connect returns a client for the server named by the environment,

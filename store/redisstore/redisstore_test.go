@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -39,7 +38,7 @@ func forEachBackend(t *testing.T, test func(t *testing.T, b backend)) {
 	})
 	t.Run("redis", func(t *testing.T) {
 		t.Parallel()
-		opts, err := redis.ParseURL(requireEnv(t, "GINSESSION_REDIS_URL", "redis://127.0.0.1:6379/9"))
+		opts, err := redis.ParseURL(storetest.ServerEnv(t, "GINSESSION_REDIS_URL", "redis://127.0.0.1:6379/9"))
 		if err != nil {
 			t.Fatalf("GINSESSION_REDIS_URL: %v", err)
 		}
@@ -47,27 +46,12 @@ func forEachBackend(t *testing.T, test func(t *testing.T, b backend)) {
 	})
 	t.Run("cluster", func(t *testing.T) {
 		t.Parallel()
-		addrs := strings.Split(requireEnv(t, "GINSESSION_REDIS_CLUSTER_ADDRS", "127.0.0.1:30001,127.0.0.1:30002"), ",")
+		addrs := strings.Split(storetest.ServerEnv(t, "GINSESSION_REDIS_CLUSTER_ADDRS", "127.0.0.1:30001,127.0.0.1:30002"), ",")
 		client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
 		t.Cleanup(func() { _ = client.Close() })
 		ping(t, client)
 		test(t, backend{client: client})
 	})
-}
-
-// requireEnv returns the value of the environment variable name. If it is
-// unset the test is skipped, or fails under CI=true, where every backend
-// must be tested.
-func requireEnv(t *testing.T, name, example string) string {
-	t.Helper()
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s is not set; CI must test against a real server (e.g. %s=%s)", name, name, example)
-	}
-	t.Skipf("set %s (e.g. %s) to test against a real server", name, example)
-	return ""
 }
 
 func newClient(t *testing.T, opts *redis.Options) *redis.Client {

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -53,7 +52,7 @@ func forEachBackend(t *testing.T, test func(t *testing.T, b backend)) {
 }
 
 func postgres(t *testing.T) backend {
-	url := requireEnv(t, "GINSESSION_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
+	url := storetest.ServerEnv(t, "GINSESSION_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
 	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
 		t.Fatalf("GINSESSION_POSTGRES_URL: %v", err)
@@ -82,7 +81,7 @@ func postgres(t *testing.T) backend {
 // mysqlBackend returns the MySQL backend; with interpolate, its
 // connections set interpolateParams=true.
 func mysqlBackend(t *testing.T, interpolate bool) backend {
-	dsn := requireEnv(t, "GINSESSION_MYSQL_DSN", "root@tcp(127.0.0.1:3306)/test")
+	dsn := storetest.ServerEnv(t, "GINSESSION_MYSQL_DSN", "root@tcp(127.0.0.1:3306)/test")
 	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
 		t.Fatalf("GINSESSION_MYSQL_DSN: %v", err)
@@ -106,21 +105,6 @@ func mysqlBackend(t *testing.T, interpolate bool) backend {
 		},
 		expire: `UPDATE %s SET expires_at = UTC_TIMESTAMP(6) - INTERVAL 1 MINUTE`,
 	}
-}
-
-// requireEnv returns the value of the environment variable name. If it is
-// unset the test is skipped, or fails under CI=true, where every backend
-// must be tested.
-func requireEnv(t *testing.T, name, example string) string {
-	t.Helper()
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s is not set; CI must test against a real server (e.g. %s=%s)", name, name, example)
-	}
-	t.Skipf("set %s (e.g. %s) to test against a real server", name, example)
-	return ""
 }
 
 // ping closes db when the test ends, and fails the test at once with a

@@ -33,6 +33,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"testing"
 	"time"
 
@@ -225,4 +226,21 @@ func summary(b []byte) string {
 		return hex.EncodeToString(b)
 	}
 	return fmt.Sprintf("%x... (%d bytes)", b[:32], len(b))
+}
+
+// ServerEnv returns the value of the environment variable name, which
+// names a real server for a store's tests (example shows its form). If it
+// is unset the test is skipped with a message naming the variable, except
+// under CI=true, where every store must be tested against its server and
+// the test fails instead.
+func ServerEnv(t testing.TB, name, example string) string {
+	t.Helper()
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s is not set; CI must test against a real server (e.g. %s=%s)", name, name, example)
+	}
+	t.Skipf("set %s (e.g. %s) to test against a real server", name, example)
+	return ""
 }

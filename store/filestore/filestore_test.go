@@ -7,7 +7,6 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -242,29 +241,6 @@ func TestUnreadableDirectory(t *testing.T) {
 	}
 }
 
-// increment adds one to the counter under key with a compare-and-set loop.
-func increment(ctx context.Context, s store.Store, key string) error {
-	for range 10000 {
-		data, v, err := s.Load(ctx, key, time.Minute)
-		n := 0
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			v = 0
-		case err != nil:
-			return err
-		default:
-			if n, err = strconv.Atoi(string(data)); err != nil {
-				return fmt.Errorf("counter holds %q", data)
-			}
-		}
-		_, err = s.Save(ctx, key, strconv.AppendInt(nil, int64(n+1), 10), v, time.Minute)
-		if !errors.Is(err, store.ErrConflict) {
-			return err
-		}
-	}
-	return errors.New("no successful Save in 10000 attempts")
-}
-
 func loadCounter(t *testing.T, s store.Store, key string) int {
 	t.Helper()
 	data, _, err := s.Load(context.Background(), key, 0)
@@ -291,7 +267,7 @@ func TestStoresShareDirectory(t *testing.T) {
 		for range perStore {
 			wg.Go(func() {
 				for range increments {
-					if err := increment(context.Background(), s, "counter"); err != nil {
+					if _, err := storetest.Increment(context.Background(), s, "counter", time.Minute); err != nil {
 						t.Error(err)
 						return
 					}
@@ -323,7 +299,7 @@ func TestProcessesShareDirectory(t *testing.T) {
 		for range goroutines {
 			wg.Go(func() {
 				for range increments {
-					if err := increment(context.Background(), s, "counter"); err != nil {
+					if _, err := storetest.Increment(context.Background(), s, "counter", time.Minute); err != nil {
 						errs <- err
 						return
 					}

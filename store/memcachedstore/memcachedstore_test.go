@@ -492,26 +492,9 @@ func TestConcurrentIncrements(t *testing.T) {
 	}
 	var conflicts atomic.Int64
 	increment := func(key string) error {
-		for range 10000 {
-			data, v, err := s.Load(ctx, key, time.Minute)
-			n := 0
-			switch {
-			case errors.Is(err, store.ErrNotFound):
-				v = 0
-			case err != nil:
-				return err
-			default:
-				if n, err = strconv.Atoi(string(data)); err != nil {
-					return err
-				}
-			}
-			_, err = s.Save(ctx, key, strconv.AppendInt(nil, int64(n+1), 10), v, time.Minute)
-			if !errors.Is(err, store.ErrConflict) {
-				return err
-			}
-			conflicts.Add(1)
-		}
-		return errors.New("no successful Save in 10000 attempts")
+		n, err := storetest.Increment(ctx, s, key, time.Minute)
+		conflicts.Add(int64(n))
+		return err
 	}
 	var wg sync.WaitGroup
 	for w := range writers {

@@ -186,7 +186,7 @@ func TestConcurrentIncrements(t *testing.T) {
 			s := []*sqlstore.Store{s1, s2}[i%2]
 			wg.Go(func() {
 				for range increments {
-					n, err := increment(ctx, s, "counter")
+					n, err := storetest.Increment(ctx, s, "counter", time.Minute)
 					conflicts.Add(int64(n))
 					if err != nil {
 						t.Error(err)
@@ -205,31 +205,6 @@ func TestConcurrentIncrements(t *testing.T) {
 			t.Fatalf("counter = %s after %s increments", got, want)
 		}
 	})
-}
-
-// increment adds one to the counter under key with a compare-and-set loop
-// and returns how many conflicts it met.
-func increment(ctx context.Context, s store.Store, key string) (conflicts int, err error) {
-	for range 10000 {
-		data, v, err := s.Load(ctx, key, time.Minute)
-		n := 0
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			v = 0
-		case err != nil:
-			return conflicts, err
-		default:
-			if n, err = strconv.Atoi(string(data)); err != nil {
-				return conflicts, fmt.Errorf("counter holds %q", data)
-			}
-		}
-		_, err = s.Save(ctx, key, strconv.AppendInt(nil, int64(n+1), 10), v, time.Minute)
-		if !errors.Is(err, store.ErrConflict) {
-			return conflicts, err
-		}
-		conflicts++
-	}
-	return conflicts, errors.New("no successful Save in 10000 attempts")
 }
 
 func TestExpiredRowIsReplaced(t *testing.T) {

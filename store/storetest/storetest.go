@@ -34,6 +34,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -243,4 +244,35 @@ func ServerEnv(t testing.TB, name, example string) string {
 	}
 	t.Skipf("set %s (e.g. %s) to test against a real server", name, example)
 	return ""
+}
+
+// Increment adds one to a decimal counter stored under key, with a
+// Load/compare-and-set loop that retries on store.ErrConflict, as a
+// session commit does. It returns how many races it lost. Stores use it
+// in their own concurrency tests.
+func Increment(ctx context.Context, s store.Store, key string, ttl time.Duration) (conflicts int, err error) {
+	const maxAttempts = 10000
+	for range maxAttempts {
+		data, v, err := s.Load(ctx, key, ttl)
+		n := 0
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			v = 0
+		case err != nil:
+			return conflicts, fmt.Errorf("load: %w", err)
+		default:
+			if n, err = strconv.Atoi(string(data)); err != nil {
+				return conflicts, fmt.Errorf("load returned %q: %w", data, err)
+			}
+		}
+		_, err = s.Save(ctx, key, strconv.AppendInt(nil, int64(n+1), 10), v, ttl)
+		if err == nil {
+			return conflicts, nil
+		}
+		if !errors.Is(err, store.ErrConflict) {
+			return conflicts, fmt.Errorf("save: %w", err)
+		}
+		conflicts++
+	}
+	return conflicts, fmt.Errorf("no successful Save in %d attempts", maxAttempts)
 }

@@ -25,7 +25,9 @@ package redisstore
 
 import (
 	"context"
+	"crypto/sha1"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -44,17 +46,23 @@ const versionLen = 8
 // version 0. Save treats such an entry as a conflict; Delete removes it.
 var ErrCorrupt = store.NewCorruptError("redisstore: corrupt entry")
 
-// compareAndSet replaces the value under KEYS[1] with ARGV[2], to expire in
-// ARGV[3] milliseconds, if its first 8 bytes equal ARGV[1]. A missing key
+// compareAndSetSrc replaces the value under KEYS[1] with ARGV[2], to expire
+// in ARGV[3] milliseconds, if its first 8 bytes equal ARGV[1]. A missing key
 // reads as "" and so never matches. It returns 1 if it replaced the value
 // and 0 if not.
-var compareAndSet = redis.NewScript(`
+const compareAndSetSrc = `
 if redis.call('GETRANGE', KEYS[1], 0, 7) ~= ARGV[1] then
 	return 0
 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return 1
-`)
+`
+
+// compareAndSetSHA is the SHA-1 digest by which EVALSHA names the script.
+var compareAndSetSHA = func() string {
+	sum := sha1.Sum([]byte(compareAndSetSrc))
+	return hex.EncodeToString(sum[:])
+}()
 
 // Store is a store.Store backed by Redis. It is safe for concurrent use.
 //
@@ -93,12 +101,13 @@ func New(client redis.UniversalClient, opts ...Option) *Store {
 
 // Load implements store.Store with one GETEX (ttl > 0) or GET.
 func (s *Store) Load(ctx context.Context, key string, ttl time.Duration) ([]byte, uint64, error) {
-	k := s.prefix + key
+	a := &args{key: s.prefix + key}
 	var cmd *redis.StringCmd
 	if ttl > 0 {
-		cmd = redis.NewStringCmd(ctx, "getex", k, "px", millis(ttl))
+		a.millis = millis(ttl)
+		cmd = redis.NewStringCmd(ctx, "getex", &a.key, "px", &a.millis)
 	} else {
-		cmd = redis.NewStringCmd(ctx, "get", k)
+		cmd = redis.NewStringCmd(ctx, "get", &a.key)
 	}
 	_ = s.client.Process(ctx, cmd) // the error is also in cmd
 	val, err := cmd.Bytes()
@@ -121,17 +130,16 @@ func (s *Store) Load(ctx context.Context, key string, ttl time.Duration) ([]byte
 // Save implements store.Store with one SET NX (version 0) or one run of a
 // compare-and-set script. It returns an error if ttl <= 0.
 func (s *Store) Save(ctx context.Context, key string, data []byte, version uint64, ttl time.Duration) (uint64, error) {
-	k := s.prefix + key
 	if ttl <= 0 {
 		return 0, fmt.Errorf("redisstore: save: ttl must be positive, got %v", ttl)
 	}
 	newVersion := nextVersion(version)
-	value := make([]byte, versionLen+len(data))
-	binary.BigEndian.PutUint64(value, newVersion)
-	copy(value[versionLen:], data)
+	a := &args{key: s.prefix + key, millis: millis(ttl), value: make(bytesArg, versionLen+len(data))}
+	binary.BigEndian.PutUint64(a.value, newVersion)
+	copy(a.value[versionLen:], data)
 
 	if version == 0 {
-		cmd := redis.NewStatusCmd(ctx, "set", k, value, "nx", "px", millis(ttl))
+		cmd := redis.NewStatusCmd(ctx, "set", &a.key, &a.value, "nx", "px", &a.millis)
 		err := s.client.Process(ctx, cmd)
 		if errors.Is(err, redis.Nil) {
 			return 0, store.ErrConflict
@@ -142,9 +150,20 @@ func (s *Store) Save(ctx context.Context, key string, data []byte, version uint6
 		return newVersion, nil
 	}
 
-	var expected [versionLen]byte
-	binary.BigEndian.PutUint64(expected[:], version)
-	replaced, err := compareAndSet.Run(ctx, s.client, []string{k}, expected[:], value, millis(ttl)).Int64()
+	binary.BigEndian.PutUint64(a.expected[:], version)
+	// EVALSHA, then EVAL if this node has not cached the script yet, as
+	// redis.Script.Run does. numkeys is the string "1" so that a Cluster
+	// client finds the key without formatting a number.
+	cmd := redis.NewCmd(ctx, "evalsha", &compareAndSetSHA, "1", &a.key, &a.expected, &a.value, &a.millis)
+	err := s.client.Process(ctx, cmd)
+	if redis.HasErrorPrefix(err, "NOSCRIPT") {
+		cmd = redis.NewCmd(ctx, "eval", compareAndSetSrc, "1", &a.key, &a.expected, &a.value, &a.millis)
+		err = s.client.Process(ctx, cmd)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("redisstore: save: %w", err)
+	}
+	replaced, err := cmd.Int64()
 	if err != nil {
 		return 0, fmt.Errorf("redisstore: save: %w", err)
 	}
@@ -153,6 +172,30 @@ func (s *Store) Save(ctx context.Context, key string, data []byte, version uint6
 	}
 	return newVersion, nil
 }
+
+// args holds the arguments of one command. They go to go-redis as
+// pointers (*string, *int64) or as encoding.BinaryMarshaler, which it
+// writes as they are, so that a command's arguments cost one allocation
+// instead of one each: a string, slice or large integer put in an
+// interface is copied to the heap, a pointer is not.
+type args struct {
+	key      string
+	millis   int64
+	expected versionArg
+	value    bytesArg
+}
+
+// versionArg is a version as sent to Redis: 8 bytes, big-endian.
+type versionArg [versionLen]byte
+
+// MarshalBinary returns v's bytes, for go-redis.
+func (v *versionArg) MarshalBinary() ([]byte, error) { return v[:], nil }
+
+// bytesArg is a binary argument.
+type bytesArg []byte
+
+// MarshalBinary returns b, for go-redis.
+func (b *bytesArg) MarshalBinary() ([]byte, error) { return *b, nil }
 
 // Delete implements store.Store with one DEL.
 func (s *Store) Delete(ctx context.Context, key string) error {

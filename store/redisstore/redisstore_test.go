@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -292,5 +293,49 @@ func TestSaveRejectsNonPositiveTTL(t *testing.T) {
 	}
 	if keys := mr.Keys(); len(keys) != 0 {
 		t.Fatalf("keys = %q after rejected Saves", keys)
+	}
+}
+
+// TestScriptNotCached checks the compare-and-set on a server that does not
+// hold the script: the EVALSHA is answered NOSCRIPT, the EVAL that follows
+// does the work and caches the script, and the next Save needs EVALSHA only.
+// A wrong digest would make every Save fall back.
+func TestScriptNotCached(t *testing.T) {
+	mr := miniredis.RunT(t) // a server of its own: SCRIPT FLUSH touches no one else
+	client := newClient(t, &redis.Options{Addr: mr.Addr()})
+	log := &commandLog{}
+	client.AddHook(log)
+	s := redisstore.New(client)
+	ctx := context.Background()
+	v, err := s.Save(ctx, "k", []byte("v0"), 0, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for round := range 2 {
+		if err := client.ScriptFlush(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+		log.take()
+		for i, want := range [][]string{{"evalsha", "eval"}, {"evalsha"}} {
+			payload := fmt.Sprintf("v%d.%d", round, i)
+			if v, err = s.Save(ctx, "k", []byte(payload), v, time.Minute); err != nil {
+				t.Fatalf("round %d, Save %d: %v", round, i, err)
+			}
+			if got := log.take(); !slices.Equal(got, want) {
+				t.Fatalf("round %d, Save %d sent %q; want %q", round, i, got, want)
+			}
+			data, got, err := s.Load(ctx, "k", 0)
+			if err != nil || got != v || string(data) != payload {
+				t.Fatalf("round %d, Save %d: Load = %q, %d, %v; want %q, %d", round, i, data, got, err, payload, v)
+			}
+			log.take()
+		}
+	}
+	// The conflict answer comes through the fallback too.
+	if err := client.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Save(ctx, "k", []byte("stale"), ^v, time.Minute); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("Save with a stale version after SCRIPT FLUSH: %v; want ErrConflict", err)
 	}
 }

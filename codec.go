@@ -44,7 +44,37 @@ var msgpackDecoders = sync.Pool{New: func() any {
 	return d
 }}
 
-func (msgpackCodec) Marshal(v any) ([]byte, error) { return msgpack.Marshal(v) }
+// msgpackEncoder is an Encoder with the buffer it writes to, pooled so
+// that Marshal allocates only the slice it returns.
+type msgpackEncoder struct {
+	buf bytes.Buffer
+	enc *msgpack.Encoder
+}
+
+var msgpackEncoders = sync.Pool{New: func() any {
+	e := &msgpackEncoder{}
+	e.enc = msgpack.NewEncoder(&e.buf)
+	return e
+}}
+
+// maxPooledBuffer is the largest buffer put back in the pool: one huge
+// value should not keep its memory for the life of the program.
+const maxPooledBuffer = 64 << 10
+
+func (msgpackCodec) Marshal(v any) ([]byte, error) {
+	e := msgpackEncoders.Get().(*msgpackEncoder)
+	e.buf.Reset()
+	e.enc.Reset(&e.buf)
+	var b []byte
+	err := e.enc.Encode(v)
+	if err == nil {
+		b = bytes.Clone(e.buf.Bytes())
+	}
+	if e.buf.Cap() <= maxPooledBuffer {
+		msgpackEncoders.Put(e)
+	}
+	return b, err
+}
 
 func (msgpackCodec) Unmarshal(data []byte, v any) error {
 	d := msgpackDecoders.Get().(*msgpackDecoder)

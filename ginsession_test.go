@@ -285,6 +285,35 @@ func TestValueTypes(t *testing.T) {
 
 // TestGetAny checks what a value read as any looks like: msgpack's widest
 // types, not its narrowest.
+// TestMsgpackMarshal checks the pooled encoder behind Msgpack: each
+// result is a slice of its own, a failed encoding leaves nothing behind
+// for the next one, and values larger than the pooled buffers encode too.
+func TestMsgpackMarshal(t *testing.T) {
+	t.Parallel()
+	first, err := Msgpack.Marshal("first")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Msgpack.Marshal(map[string]any{"bad": make(chan int)}); err == nil {
+		t.Fatal("a chan encoded without an error")
+	}
+	big := strings.Repeat("x", maxPooledBuffer+1)
+	for _, v := range []string{"second", big, "third"} {
+		raw, err := Msgpack.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got string
+		if err := Msgpack.Unmarshal(raw, &got); err != nil || got != v {
+			t.Fatalf("round trip of a %d-byte string: %d bytes, %v", len(v), len(got), err)
+		}
+	}
+	var got string
+	if err := Msgpack.Unmarshal(first, &got); err != nil || got != "first" {
+		t.Fatalf("the first result now decodes as %q, %v: a later Marshal wrote over it", got, err)
+	}
+}
+
 func TestGetAny(t *testing.T) {
 	t.Parallel()
 	r := gin.New()

@@ -99,12 +99,19 @@ type sessionData struct {
 	cookieIdx    int  // index of our Set-Cookie header line, or -1
 
 	keyID, lastKey string // the last ID key was asked for, and its store key
+
+	// Room for the common case, so that it allocates nothing more: one
+	// change to replay, one Set-Cookie line.
+	opsBuf     [1]op
+	cookieLine [1]string
 }
 
 // touch allocates the session's data on first use.
 func (s *session) touch() {
 	if s.sessionData == nil {
-		s.sessionData = &sessionData{cookieIdx: -1}
+		d := &sessionData{cookieIdx: -1}
+		d.ops = d.opsBuf[:0]
+		s.sessionData = d
 	}
 }
 
@@ -485,6 +492,11 @@ func (s *session) setCookie(line string) {
 		return
 	}
 	s.cookieIdx = len(lines)
+	if len(lines) == 0 {
+		s.cookieLine[0] = line
+		h["Set-Cookie"] = s.cookieLine[:1:1] // a later append copies it
+		return
+	}
 	h["Set-Cookie"] = append(lines, line)
 }
 

@@ -137,7 +137,8 @@ func (s *session) changeOrFail(o op) error {
 func Regenerate(c *gin.Context) error {
 	s := from(c)
 	s.mu.Lock()
-	if s.headersSent || s.done {
+	s.touch() // before looking at done: see session.active
+	if s.headersSent.Load() || s.done.Load() {
 		s.mu.Unlock()
 		return ErrHeadersSent
 	}
@@ -159,12 +160,16 @@ func Regenerate(c *gin.Context) error {
 // Destroy ends the session: its entry is deleted from the store and the
 // browser is told to drop the cookie. The request goes on with a new, empty
 // session, so a handler may still Set values (they start a new session).
-// Destroy works even when the session could not be loaded.
+// Destroy works even when the session could not be loaded. It returns
+// ErrRequestDone once the middleware has finished with the request.
 func Destroy(c *gin.Context) error {
 	s := from(c)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.touch()
+	s.touch() // before looking at done: see session.active
+	if s.done.Load() {
+		return ErrRequestDone
+	}
 	switch s.state {
 	case loaded:
 		if s.stored {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -1075,6 +1076,93 @@ func TestNothingStoredForNothing(t *testing.T) {
 	}
 	if err := <-late; !errors.Is(err, ErrRequestDone) {
 		t.Fatalf("late Set: %v", err)
+	}
+}
+
+// TestCopyRacesFinish races a change from a goroutine holding a c.Copy()
+// against the end of a request that never touched the session itself, the
+// path on which the middleware skips its lock. Each change must either be
+// refused with ErrRequestDone or be saved; none may vanish.
+func TestCopyRacesFinish(t *testing.T) {
+	t.Parallel()
+	b := memBackend(t)
+	a := newApp(t, Options{Store: b.store})
+	// Yield where finish has found the session untouched: a change made
+	// now must be seen by finish and committed, or refused.
+	a.cfg.idleFinish = runtime.Gosched
+	results := make(chan error, 1)
+	a.POST("/race", func(c *gin.Context) {
+		cp := c.Copy()
+		v := c.Query("v")
+		go func() { results <- Set(cp, "k", v) }()
+		spin, _ := strconv.Atoi(c.Query("spin"))
+		for range spin { // land the goroutine's Set before, at or after the end
+			runtime.Gosched()
+		}
+		if c.Query("body") != "" {
+			c.String(http.StatusOK, "ok")
+		}
+	})
+	a.POST("/destroy-late", func(c *gin.Context) {
+		cp := c.Copy()
+		go func() { results <- Destroy(cp) }()
+		runtime.Gosched()
+	})
+	br := newBrowser(t, a)
+	br.do("POST", "/set?v=start")
+	id := br.cookie() // unsigned: the cookie is the ID
+	var saved, refused int
+	for i := range 400 {
+		v := strconv.Itoa(i)
+		path := "/race?v=" + v + "&spin=" + strconv.Itoa(i%7)
+		if i%2 == 1 {
+			path += "&body=1" // the hooks run before the body, not only finish
+		}
+		br.do("POST", path)
+		err := <-results
+		switch {
+		case errors.Is(err, ErrRequestDone):
+			refused++
+		case err != nil:
+			t.Fatalf("round %d: Set from the copy: %v", i, err)
+		default:
+			saved++
+			data, _, err := a.raw(t, b.store, id)
+			if err != nil {
+				t.Fatalf("round %d: %v", i, err)
+			}
+			_, values, err := decodePayload(data)
+			var got string
+			if err == nil {
+				err = Msgpack.Unmarshal(values["k"], &got)
+			}
+			if err != nil || got != v {
+				t.Fatalf("round %d: Set from the copy returned nil, but the store holds %q (%v)", i, got, err)
+			}
+		}
+		if errs := a.drainErrs(); len(errs) > 0 {
+			t.Fatalf("round %d: request errors %v", i, errs)
+		}
+	}
+	t.Logf("changes from the copy: %d saved, %d refused with ErrRequestDone", saved, refused)
+
+	// Destroy from a copy: nil means the entry is gone, ErrRequestDone
+	// that it is still there.
+	for i := range 100 {
+		br.do("POST", "/set?v=again")
+		id := br.cookie()
+		br.do("POST", "/destroy-late")
+		err := <-results
+		_, _, loadErr := a.raw(t, b.store, id)
+		switch {
+		case err == nil && !errors.Is(loadErr, store.ErrNotFound):
+			t.Fatalf("round %d: Destroy from the copy returned nil, but the entry is there (%v)", i, loadErr)
+		case errors.Is(err, ErrRequestDone) && loadErr != nil:
+			t.Fatalf("round %d: Destroy from the copy was refused, but the entry is gone (%v)", i, loadErr)
+		case err != nil && !errors.Is(err, ErrRequestDone):
+			t.Fatalf("round %d: Destroy from the copy: %v", i, err)
+		}
+		a.drainErrs()
 	}
 }
 

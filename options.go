@@ -129,6 +129,7 @@ type config struct {
 	attempts     int
 	storeTimeout time.Duration
 	now          func() time.Time // time.Now; tests replace it
+	idleFinish   func()           // nil; tests widen a race window with it
 
 	expiry atomic.Pointer[expiryAttrs] // the last cookie expiry built; see expiryAttrs
 }

@@ -29,6 +29,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -67,10 +68,18 @@ type session struct {
 	c   *gin.Context
 	mu  sync.Mutex
 
-	state       loadState
-	headersSent bool // no cookie can be set any more
-	done        bool // the middleware has finished with the request
-	reported    bool // the ErrorHandler has run, or the handler took the error
+	state    loadState
+	reported bool // the ErrorHandler has run, or the handler took the error
+
+	// active is set, with mu held, when the session is first touched.
+	// Until then the writer hooks and finish have nothing to commit and
+	// skip mu, which is why these flags are atomic; they are otherwise
+	// read and written with mu held. A path that touches the session sets
+	// active before it looks at done, and finish sets done before it looks
+	// at active, so one of the two always sees the other.
+	active      atomic.Bool
+	headersSent atomic.Bool // no cookie can be set any more
+	done        atomic.Bool // the middleware has finished with the request
 
 	*sessionData // nil until the session is first touched; see touch
 }
@@ -112,6 +121,7 @@ func (s *session) touch() {
 		d := &sessionData{cookieIdx: -1}
 		d.ops = d.opsBuf[:0]
 		s.sessionData = d
+		s.active.Store(true)
 	}
 }
 
@@ -137,16 +147,14 @@ func (cfg *config) handle(c *gin.Context) {
 	s := &session{cfg: cfg, c: c}
 	orig := c.Writer
 	s.w = hookWriter{ResponseWriter: orig, s: s}
-	s.headersSent = orig.Written()
+	s.headersSent.Store(orig.Written())
 	c.Writer = &s.w
 	c.Set(contextKey{}, s)
 	finished := false
 	defer func() {
 		c.Writer = orig
 		if !finished { // a handler panicked: commit nothing
-			s.mu.Lock()
-			s.done = true
-			s.mu.Unlock()
+			s.done.Store(true)
 		}
 	}()
 	c.Next()
@@ -325,7 +333,8 @@ func (s *session) put(key string, raw []byte) {
 func (s *session) change(o op) (err error, loadFailed bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock() // o.fn is user code and may panic
-	if s.done {
+	s.touch()           // before looking at done: see session.active
+	if s.done.Load() {
 		return ErrRequestDone, false
 	}
 	if err := s.loadLocked(); err != nil {
@@ -345,11 +354,11 @@ func (s *session) change(o op) (err error, loadFailed bool) {
 // commitLocked writes what changed since the last commit and sets the
 // cookie if it still can. Its error has not been reported yet.
 func (s *session) commitLocked() error {
-	if s.done || s.sessionData == nil || (s.state == notLoaded && len(s.deletes) == 0) {
+	if s.sessionData == nil || (s.state == notLoaded && len(s.deletes) == 0) {
 		return nil
 	}
 	work := (s.state == loaded && (s.dirty || s.rewrite)) || len(s.deletes) > 0
-	cookie := !s.headersSent && (s.stored && s.sendCookie || !s.stored && s.expireCookie)
+	cookie := !s.headersSent.Load() && (s.stored && s.sendCookie || !s.stored && s.expireCookie)
 	if !work && !cookie {
 		return nil
 	}
@@ -385,7 +394,7 @@ func (s *session) commitLocked() error {
 		s.deletes = s.deletes[:0]
 	}
 
-	if !s.headersSent {
+	if !s.headersSent.Load() {
 		switch {
 		case s.stored && s.sendCookie:
 			s.setCookie(s.cfg.setCookieHeader(s.id, s.ttl(now), now))
@@ -423,7 +432,7 @@ func (s *session) saveLocked(storeCtx func() context.Context, now time.Time) err
 		return nil // the absolute timeout has passed: nothing to keep
 	}
 	if !s.stored {
-		if s.headersSent {
+		if s.headersSent.Load() {
 			return fmt.Errorf("%w: %d changed keys not saved", ErrHeadersSent, len(s.values))
 		}
 		if s.id == "" {
@@ -503,8 +512,18 @@ func (s *session) setCookie(line string) {
 // beforeHeaders commits ahead of the response. sending says whether the
 // headers go out now (gin's WriteHeader only records the status).
 func (s *session) beforeHeaders(sending bool) {
+	if !s.active.Load() { // nothing to commit
+		if sending {
+			s.headersSent.Store(true)
+		}
+		if !s.active.Load() {
+			return
+		}
+		// Touched meanwhile, from a goroutine with a c.Copy(): its
+		// change is committed by finish, or reported if it needs a cookie.
+	}
 	s.mu.Lock()
-	if s.headersSent || s.done {
+	if s.headersSent.Load() || s.done.Load() {
 		s.mu.Unlock()
 		return
 	}
@@ -512,7 +531,7 @@ func (s *session) beforeHeaders(sending bool) {
 		defer s.mu.Unlock() // an Update replayed on conflict may panic
 		err := s.commitLocked()
 		if sending {
-			s.headersSent = true
+			s.headersSent.Store(true)
 		}
 		return err
 	}()
@@ -525,11 +544,21 @@ func (s *session) beforeHeaders(sending bool) {
 // made after the response started are saved when the session already has
 // a cookie, and reported when they would need one.
 func (s *session) finish() {
+	if !s.active.Load() {
+		if s.cfg.idleFinish != nil {
+			s.cfg.idleFinish()
+		}
+		s.done.Store(true)
+		if !s.active.Load() {
+			return // a later touch sees done
+		}
+		// Touched meanwhile, maybe before done was set: commit it.
+	}
 	err := func() error {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		err := s.commitLocked()
-		s.done = true
+		s.done.Store(true)
 		return err
 	}()
 	if err != nil {

@@ -53,6 +53,30 @@ func forEachBackend(t *testing.T, test func(t *testing.T, b backend)) {
 		ping(t, client)
 		test(t, backend{client: client})
 	})
+	t.Run("sentinel", func(t *testing.T) {
+		t.Parallel()
+		test(t, backend{client: newFailoverClient(t)})
+	})
+}
+
+// sentinelEnv returns the Sentinel addresses and the master name from the
+// environment (.ci/sentinel.bash starts them and sets both).
+func sentinelEnv(t *testing.T) (addrs []string, master string) {
+	t.Helper()
+	addrs = strings.Split(storetest.ServerEnv(t, "GINSESSION_REDIS_SENTINEL_ADDRS", "127.0.0.1:30026"), ",")
+	master = storetest.ServerEnv(t, "GINSESSION_REDIS_SENTINEL_MASTER", "ginsession")
+	return addrs, master
+}
+
+// newFailoverClient returns a client that finds the master through
+// Sentinel, as redis.NewUniversalClient does when given a master name.
+func newFailoverClient(t *testing.T) *redis.Client {
+	t.Helper()
+	addrs, master := sentinelEnv(t)
+	client := redis.NewFailoverClient(&redis.FailoverOptions{MasterName: master, SentinelAddrs: addrs})
+	t.Cleanup(func() { _ = client.Close() })
+	ping(t, client)
+	return client
 }
 
 func newClient(t *testing.T, opts *redis.Options) *redis.Client {
@@ -337,5 +361,110 @@ func TestScriptNotCached(t *testing.T) {
 	}
 	if _, err := s.Save(ctx, "k", []byte("stale"), ^v, time.Minute); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("Save with a stale version after SCRIPT FLUSH: %v; want ErrConflict", err)
+	}
+}
+
+// TestSentinelFailover saves sessions through Sentinel, has Sentinel promote
+// the replica, and checks that the same Store then finds every session on
+// the new master with its data and version, and compare-and-sets there. The
+// switch may fail some calls for a moment, as the store being down would;
+// it must never report a replicated session missing.
+func TestSentinelFailover(t *testing.T) {
+	addrs, master := sentinelEnv(t)
+	client := newFailoverClient(t)
+	sentinel := redis.NewSentinelClient(&redis.Options{Addr: addrs[0]})
+	t.Cleanup(func() { _ = sentinel.Close() })
+	ctx := context.Background()
+	before, err := sentinel.GetMasterAddrByName(ctx, master).Result()
+	if err != nil {
+		t.Fatalf("SENTINEL GET-MASTER-ADDR-BY-NAME: %v", err)
+	}
+
+	s := redisstore.New(client, redisstore.WithPrefix(testPrefix(t)))
+	versions := make(map[string]uint64)
+	for i := range 20 {
+		key := fmt.Sprintf("session-%d", i)
+		v, err := s.Save(ctx, key, []byte(key), 0, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		versions[key] = v
+	}
+	// A replica must hold them before the failover. After an earlier
+	// failover (a second run of this test), Sentinel takes about ten
+	// seconds to turn the old master into a replica: until then WAIT
+	// finds none and SENTINEL FAILOVER answers NOGOODSLAVE.
+	deadline := time.Now().Add(60 * time.Second)
+	retry := func(what string, f func() error) {
+		t.Helper()
+		for {
+			err := f()
+			if err == nil {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %v", what, err)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	retry("WAIT for a replica", func() error {
+		if n, err := client.Wait(ctx, 1, time.Second).Result(); err != nil || n < 1 {
+			return fmt.Errorf("%d replicas have the sessions (%v)", n, err)
+		}
+		return nil
+	})
+	retry("SENTINEL FAILOVER", func() error { return sentinel.Failover(ctx, master).Err() })
+	var after []string
+	for {
+		after, err = sentinel.GetMasterAddrByName(ctx, master).Result()
+		if err == nil && !slices.Equal(after, before) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Sentinel still names %v as master after FAILOVER (%v)", before, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("master moved from %v to %v", before, after)
+	// The client learns of the switch from Sentinel's +switch-master
+	// message; until then it may still reach the old master, which keeps
+	// answering as one until Sentinel turns it into a replica.
+	retry("the client's move to the new master", func() error {
+		port, err := client.ConfigGet(ctx, "port").Result()
+		if err == nil && port["port"] != after[1] {
+			err = fmt.Errorf("the client talks to port %s", port["port"])
+		}
+		return err
+	})
+
+	failures := 0
+	for key, want := range versions {
+		for {
+			data, v, err := s.Load(ctx, key, time.Minute)
+			if errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("%s is missing after the failover", key)
+			}
+			if err == nil {
+				if string(data) != key || v != want {
+					t.Fatalf("%s after the failover: %q version %d; want %q version %d", key, data, v, key, want)
+				}
+				break
+			}
+			failures++
+			if time.Now().After(deadline) {
+				t.Fatalf("Load of %s still fails: %v", key, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	if _, err := s.Save(ctx, "session-0", []byte("after"), versions["session-0"], time.Minute); err != nil {
+		t.Fatalf("compare-and-set on the new master: %v", err)
+	}
+	if _, err := s.Save(ctx, "session-1", []byte("stale"), ^versions["session-1"], time.Minute); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("stale compare-and-set on the new master: %v; want ErrConflict", err)
+	}
+	if failures > 0 {
+		t.Logf("%d loads failed on the new master before one succeeded", failures)
 	}
 }

@@ -3,6 +3,7 @@ package ginsession
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"sync"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -91,3 +92,22 @@ type jsonCodec struct{}
 
 func (jsonCodec) Marshal(v any) ([]byte, error)      { return json.Marshal(v) }
 func (jsonCodec) Unmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
+
+// sameValue reports whether two encodings hold the same value, so that
+// setting a value equal to the stored one writes nothing. Equal bytes
+// always do. msgpack writes a map's entries in Go's random iteration
+// order, so two encodings of one map may differ in order only; they are
+// then of one length, and are compared decoded.
+func (cfg *config) sameValue(a, b []byte) bool {
+	if bytes.Equal(a, b) {
+		return true
+	}
+	if _, ok := cfg.codec.(msgpackCodec); !ok || len(a) != len(b) {
+		return false
+	}
+	var x, y any
+	if cfg.codec.Unmarshal(a, &x) != nil || cfg.codec.Unmarshal(b, &y) != nil {
+		return false
+	}
+	return reflect.DeepEqual(x, y)
+}

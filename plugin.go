@@ -21,7 +21,6 @@ package ginsession
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -274,7 +273,7 @@ func (s *session) apply(o *op) (bool, error) {
 	switch o.kind {
 	case opSet:
 		s.put(o.key, o.raw)
-		return !had || !bytes.Equal(old, o.raw), nil
+		return !had || !s.cfg.sameValue(old, o.raw), nil
 	case opDelete:
 		delete(s.values, o.key)
 		return had, nil
@@ -292,7 +291,7 @@ func (s *session) apply(o *op) (bool, error) {
 			return had, nil
 		}
 		s.put(o.key, raw)
-		return !had || !bytes.Equal(old, raw), nil
+		return !had || !s.cfg.sameValue(old, raw), nil
 	}
 }
 

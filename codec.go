@@ -97,12 +97,13 @@ func (jsonCodec) Unmarshal(data []byte, v any) error { return json.Unmarshal(dat
 // setting a value equal to the stored one writes nothing. Equal bytes
 // always do. msgpack writes a map's entries in Go's random iteration
 // order, so two encodings of one map may differ in order only; they are
-// then of one length, and are compared decoded.
+// then of one length, and are compared decoded. Only maps and arrays can
+// hold a map; other values are equal only as bytes.
 func (cfg *config) sameValue(a, b []byte) bool {
 	if bytes.Equal(a, b) {
 		return true
 	}
-	if _, ok := cfg.codec.(msgpackCodec); !ok || len(a) != len(b) {
+	if _, ok := cfg.codec.(msgpackCodec); !ok || len(a) != len(b) || !msgpackContainer(a[0]) || !msgpackContainer(b[0]) {
 		return false
 	}
 	var x, y any
@@ -110,4 +111,9 @@ func (cfg *config) sameValue(a, b []byte) bool {
 		return false
 	}
 	return reflect.DeepEqual(x, y)
+}
+
+// msgpackContainer reports whether c starts a msgpack map or array.
+func msgpackContainer(c byte) bool {
+	return c >= 0x80 && c <= 0x9f || c >= 0xdc && c <= 0xdf // fixmap, fixarray, array 16/32, map 16/32
 }

@@ -3,6 +3,7 @@ package ginsession
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"reflect"
 	"sync"
 
@@ -78,6 +79,9 @@ func (msgpackCodec) Marshal(v any) ([]byte, error) {
 }
 
 func (msgpackCodec) Unmarshal(data []byte, v any) error {
+	if err := checkMsgpack(data); err != nil {
+		return err
+	}
 	d := msgpackDecoders.Get().(*msgpackDecoder)
 	d.r.Reset(data)
 	d.dec.Reset(&d.r)
@@ -97,13 +101,15 @@ func (jsonCodec) Unmarshal(data []byte, v any) error { return json.Unmarshal(dat
 // setting a value equal to the stored one writes nothing. Equal bytes
 // always do. msgpack writes a map's entries in Go's random iteration
 // order, so two encodings of one map may differ in order only; they are
-// then of one length, and are compared decoded. Only maps and arrays can
-// hold a map; other values are equal only as bytes.
+// then of one length and made of the same bytes, and are compared decoded.
+// Only maps and arrays can hold a map; other values are equal only as
+// bytes. The cheap checks come first: a changed map, such as a cart with
+// one more item, is told apart without decoding.
 func (cfg *config) sameValue(a, b []byte) bool {
 	if bytes.Equal(a, b) {
 		return true
 	}
-	if _, ok := cfg.codec.(msgpackCodec); !ok || len(a) != len(b) || !msgpackContainer(a[0]) || !msgpackContainer(b[0]) {
+	if _, ok := cfg.codec.(msgpackCodec); !ok || len(a) != len(b) || !msgpackContainer(a[0]) || !msgpackContainer(b[0]) || !sameBytes(a, b) {
 		return false
 	}
 	var x, y any
@@ -116,4 +122,100 @@ func (cfg *config) sameValue(a, b []byte) bool {
 // msgpackContainer reports whether c starts a msgpack map or array.
 func msgpackContainer(c byte) bool {
 	return c >= 0x80 && c <= 0x9f || c >= 0xdc && c <= 0xdf // fixmap, fixarray, array 16/32, map 16/32
+}
+
+// sameBytes reports whether a and b may hold the same bytes in another
+// order: it compares their sums and sums of squares, which entries written
+// in another order leave alone. A false answer is certain, a true one
+// is not.
+func sameBytes(a, b []byte) bool {
+	var sa, sb, qa, qb uint64
+	for i := range a {
+		x, y := uint64(a[i]), uint64(b[i])
+		sa, sb = sa+x, sb+y
+		qa, qb = qa+x*x, qb+y*y
+	}
+	return sa == sb && qa == qb
+}
+
+// errMalformed is returned for bytes that are not one msgpack value.
+var errMalformed = errors.New("ginsession: malformed msgpack value")
+
+// checkMsgpack makes sure that data is exactly one msgpack value whose
+// every declared length fits in data, before the decoder sees it: the
+// decoder trusts a map's or an array's length and sizes what it allocates
+// by it, so five damaged bytes could ask for gigabytes. It allocates
+// nothing.
+func checkMsgpack(data []byte) error {
+	i, pending := 0, 1 // values still to be read
+	for ; pending > 0; pending-- {
+		if i >= len(data) {
+			return errMalformed
+		}
+		c := data[i]
+		i++
+		var skip, items, lenBytes int // bytes to skip, values it holds, bytes of its length
+		switch {
+		case c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3: // fixint, nil, bool
+		case c <= 0x8f: // fixmap
+			items = 2 * int(c&0x0f)
+		case c <= 0x9f: // fixarray
+			items = int(c & 0x0f)
+		case c <= 0xbf: // fixstr
+			skip = int(c & 0x1f)
+		case c == 0xc4 || c == 0xd9: // bin 8, str 8
+			lenBytes = 1
+		case c == 0xc5 || c == 0xda: // bin 16, str 16
+			lenBytes = 2
+		case c == 0xc6 || c == 0xdb: // bin 32, str 32
+			lenBytes = 4
+		case c == 0xc7 || c == 0xc8 || c == 0xc9: // ext 8, 16, 32: length, type, data
+			lenBytes, skip = 1<<(c-0xc7), 1
+		case c == 0xca || c == 0xce || c == 0xd2: // float 32, uint 32, int 32
+			skip = 4
+		case c == 0xcb || c == 0xcf || c == 0xd3: // float 64, uint 64, int 64
+			skip = 8
+		case c == 0xcc || c == 0xd0: // uint 8, int 8
+			skip = 1
+		case c == 0xcd || c == 0xd1: // uint 16, int 16
+			skip = 2
+		case c >= 0xd4 && c <= 0xd8: // fixext 1, 2, 4, 8, 16: type, data
+			skip = 1 + 1<<(c-0xd4)
+		case c == 0xdc || c == 0xdd: // array 16, 32
+			lenBytes = 2 << (c - 0xdc)
+		case c == 0xde || c == 0xdf: // map 16, 32
+			lenBytes = 2 << (c - 0xde)
+		default: // 0xc1, never used
+			return errMalformed
+		}
+		if lenBytes > 0 {
+			if lenBytes > len(data)-i {
+				return errMalformed
+			}
+			var n uint64
+			for _, b := range data[i : i+lenBytes] {
+				n = n<<8 | uint64(b)
+			}
+			i += lenBytes
+			switch {
+			case n > uint64(len(data)): // more than could follow
+				return errMalformed
+			case c == 0xdc || c == 0xdd:
+				items = int(n)
+			case c == 0xde || c == 0xdf:
+				items = 2 * int(n)
+			default:
+				skip += int(n)
+			}
+		}
+		if skip > len(data)-i || items > len(data)-i { // every value takes a byte at least
+			return errMalformed
+		}
+		i += skip
+		pending += items
+	}
+	if i != len(data) {
+		return errMalformed
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package ginsession
 
 import (
 	"bytes"
+	"log/slog"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -125,6 +126,57 @@ func FuzzCookieHeader(f *testing.F) {
 		c := rec.Result().Cookies()
 		if len(c) != 1 || parseCookie(c[0].Value, [][]byte{fuzzKey}) == "" || strings.Contains(header, c[0].Value[:idLen]) {
 			t.Fatalf("no fresh session for Cookie %q", header)
+		}
+	})
+}
+
+// FuzzSameValue feeds the change check stored bytes it did not encode: it
+// must not panic, must not care about the order of its arguments, and
+// must find every value equal to itself and to its map entries reordered.
+func FuzzSameValue(f *testing.F) {
+	f.Add([]byte{0x82, 0xa1, 'a', 0x01, 0xa1, 'b', 0x02}, []byte{0x82, 0xa1, 'b', 0x02, 0xa1, 'a', 0x01})
+	f.Add([]byte{0x82, 0xa1, 'a', 0x02, 0xa1, 'b', 0x01}, []byte{0x82, 0xa1, 'a', 0x01, 0xa1, 'b', 0x02})
+	f.Add([]byte{0xdf, 0xff, 0xff, 0xff, 0xff}, []byte{0xdf, 0xff, 0xff, 0xff, 0xff})
+	f.Add([]byte{0x91, 0xc1}, []byte{0xc1, 0x91})
+	cfg := newConfig(Options{Logger: slog.New(slog.DiscardHandler)})
+	f.Fuzz(func(t *testing.T, a, b []byte) {
+		if len(a) > 0 && !cfg.sameValue(a, a) {
+			t.Fatalf("%x is not the same as itself", a)
+		}
+		if cfg.sameValue(a, b) != cfg.sameValue(b, a) {
+			t.Fatalf("sameValue(%x, %x) depends on the order", a, b)
+		}
+		var v any
+		if Msgpack.Unmarshal(a, &v) != nil {
+			return
+		}
+		if m, ok := v.(map[string]any); ok {
+			// Re-encoded (in some order), the map is still the same value.
+			again, err := Msgpack.Marshal(m)
+			if err == nil && len(again) == len(a) && !cfg.sameValue(a, again) {
+				t.Fatalf("%x and its re-encoding %x differ", a, again)
+			}
+		}
+	})
+}
+
+// FuzzCheckMsgpack checks the length check on any bytes: no panic, and a
+// value it accepts is exactly one value, so none of its prefixes passes.
+func FuzzCheckMsgpack(f *testing.F) {
+	for _, v := range []any{1, "s", []any{1, "x"}, map[string]any{"a": map[string]int{"b": 2}}, []byte("bin")} {
+		enc, _ := Msgpack.Marshal(v)
+		f.Add(enc)
+	}
+	f.Add([]byte{0xdf, 0xff, 0xff, 0xff, 0xff})
+	f.Add([]byte{0xd7, 0xff, 0, 0, 0, 0, 0, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if checkMsgpack(data) != nil {
+			return
+		}
+		for i := range data {
+			if checkMsgpack(data[:i]) == nil {
+				t.Fatalf("%x accepted, and so is its prefix %x", data, data[:i])
+			}
 		}
 	})
 }

@@ -241,6 +241,99 @@ func TestEqualValueNotRewritten(t *testing.T) {
 	}
 }
 
+// TestSameValue checks the comparison that decides whether a Set changed
+// anything, on encodings that differ only in map order and on ones made
+// of the same bytes that hold different values.
+func TestSameValue(t *testing.T) {
+	t.Parallel()
+	enc := func(v any) []byte {
+		b, err := Msgpack.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	// Two encodings of one map in both entry orders, built by hand so that
+	// the test does not depend on Go's map iteration order.
+	ab := append(append([]byte{0x82}, enc("a")...), enc(1)...)
+	ab = append(append(ab, enc("b")...), enc(2)...)
+	ba := append(append([]byte{0x82}, enc("b")...), enc(2)...)
+	ba = append(append(ba, enc("a")...), enc(1)...)
+	swapped := append(append([]byte{0x82}, enc("a")...), enc(2)...) // a:2, b:1: the same bytes as ab
+	swapped = append(append(swapped, enc("b")...), enc(1)...)
+	cfg := newConfig(Options{Logger: quiet})
+	jsonCfg := newConfig(Options{Logger: quiet, Codec: JSON})
+	for _, tc := range []struct {
+		name string
+		cfg  *config
+		a, b []byte
+		want bool
+	}{
+		{"equal bytes", cfg, enc(5), enc(5), true},
+		{"other number", cfg, enc(5), enc(6), false},
+		{"map in another order", cfg, ab, ba, true},
+		{"map with the values swapped", cfg, ab, swapped, false},
+		{"nested in a list", cfg, append([]byte{0x91}, ab...), append([]byte{0x91}, ba...), true},
+		{"strings of the same letters", cfg, enc("ab"), enc("ba"), false},
+		{"not msgpack", cfg, []byte{0x82, 0xff, 0x00}, []byte{0x82, 0x00, 0xff}, false},
+		{"JSON compares bytes", jsonCfg, []byte(`{"a":1,"b":2}`), []byte(`{"b":2,"a":1}`), false},
+	} {
+		if got := tc.cfg.sameValue(tc.a, tc.b); got != tc.want {
+			t.Errorf("%s: sameValue = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestCheckMsgpack checks the length check that runs before the msgpack
+// decoder: every encoding of every kind passes whole and fails when cut
+// short or followed by more, and lengths larger than the data fail.
+func TestCheckMsgpack(t *testing.T) {
+	t.Parallel()
+	values := []any{
+		nil, true, false, 0, 127, 128, 255, 65535, 1 << 20, 1 << 40, -1, -32, -33, -200, -40000, -1 << 40,
+		uint64(1 << 63), float32(1.5), 2.5, "", "short", strings.Repeat("s", 31), strings.Repeat("s", 32),
+		strings.Repeat("s", 256), strings.Repeat("s", 70000), []byte{}, []byte("bin"), make([]byte, 300),
+		make([]byte, 70000), time.Unix(1700000000, 0), time.Unix(1700000000, 5), time.Date(9999, 1, 1, 0, 0, 0, 1, time.UTC),
+		[]int{}, []int{1, 2, 3}, make([]int, 20), make([]int, 70000), map[string]int{},
+		map[string]any{"a": []any{1, "x", map[string]bool{"t": true}}}, map[int]string{1: "one"},
+		struct{ A, B int }{1, 2},
+	}
+	for _, v := range values {
+		enc, err := Msgpack.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := checkMsgpack(enc); err != nil {
+			t.Errorf("%T %.40v: encoding %x… rejected: %v", v, v, enc[:min(len(enc), 8)], err)
+			continue
+		}
+		for _, cut := range []int{0, 1, len(enc) / 2, len(enc) - 1} {
+			if cut < len(enc) && checkMsgpack(enc[:cut]) == nil {
+				t.Errorf("%T %.40v: the first %d of %d bytes accepted", v, v, cut, len(enc))
+			}
+		}
+		if checkMsgpack(append(enc, 0)) == nil {
+			t.Errorf("%T %.40v: accepted with a byte after it", v, v)
+		}
+	}
+	for _, bad := range [][]byte{
+		{0xdf, 0xff, 0xff, 0xff, 0xff},       // a map of 4 billion entries
+		{0xdd, 0x00, 0x10, 0x00, 0x00, 0x01}, // an array of a million in 6 bytes
+		{0xdb, 0xff, 0xff, 0xff, 0xff, 'x'},  // a 4 GiB string
+		{0xc9, 0x7f, 0xff, 0xff, 0xff, 0x01}, // a 2 GiB ext
+		{0xc1},                               // never used
+		{0x92, 0x01},                         // an array one short
+	} {
+		if checkMsgpack(bad) == nil {
+			t.Errorf("%x accepted", bad)
+		}
+		var v any
+		if Msgpack.Unmarshal(bad, &v) == nil {
+			t.Errorf("%x decoded", bad)
+		}
+	}
+}
+
 // TestTTLRenewedOnRead checks that a read renews the expiry in the store
 // (rolling lifetime) without rewriting the payload.
 func TestTTLRenewedOnRead(t *testing.T) {

@@ -89,7 +89,7 @@ func newClient(t *testing.T, opts *redis.Options) *redis.Client {
 
 // ping fails the test at once with a clear message if the server is down,
 // rather than with one error per operation of the suite.
-func ping(t *testing.T, client redis.UniversalClient) {
+func ping(t testing.TB, client redis.UniversalClient) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -99,7 +99,7 @@ func ping(t *testing.T, client redis.UniversalClient) {
 }
 
 // testPrefix returns a key prefix unique to this test run.
-func testPrefix(t *testing.T) string {
+func testPrefix(t testing.TB) string {
 	b := make([]byte, 8)
 	if _, err := rand.Read(b); err != nil {
 		t.Fatal(err)

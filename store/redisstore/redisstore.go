@@ -21,6 +21,14 @@
 // one it replaces. Versions of one key are therefore unique with
 // overwhelming probability, also across Delete and expiry, without any
 // counter kept in Redis.
+//
+// # Foreign entries
+//
+// A key that holds a value this package did not write is left alone: Load
+// returns an error wrapping ErrCorrupt, both for a string that is not a
+// session (shorter than the version, or with version 0) and for a list,
+// hash, set, sorted set or stream, which Redis answers with WRONGTYPE. Save
+// over such a key returns store.ErrConflict; Delete removes it.
 package redisstore
 
 import (
@@ -42,16 +50,18 @@ import (
 const versionLen = 8
 
 // ErrCorrupt is wrapped by the error Load returns when a key holds a value
-// that this package did not write: shorter than the 8-byte version, or with
-// version 0. Save treats such an entry as a conflict; Delete removes it.
+// that this package did not write: a string shorter than the 8-byte
+// version or with version 0, or another Redis type (list, hash, set,
+// sorted set, stream). Save treats such an entry as a conflict; Delete
+// removes it.
 var ErrCorrupt = store.NewCorruptError("redisstore: corrupt entry")
 
 // compareAndSetSrc replaces the value under KEYS[1] with ARGV[2], to expire
 // in ARGV[3] milliseconds, if its first 8 bytes equal ARGV[1]. A missing key
-// reads as "" and so never matches. It returns 1 if it replaced the value
-// and 0 if not.
+// reads as "", and a key of another type as an error (pcall), so neither
+// ever matches. It returns 1 if it replaced the value and 0 if not.
 const compareAndSetSrc = `
-if redis.call('GETRANGE', KEYS[1], 0, 7) ~= ARGV[1] then
+if redis.pcall('GETRANGE', KEYS[1], 0, 7) ~= ARGV[1] then
 	return 0
 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
@@ -113,6 +123,9 @@ func (s *Store) Load(ctx context.Context, key string, ttl time.Duration) ([]byte
 	val, err := cmd.Bytes()
 	if errors.Is(err, redis.Nil) {
 		return nil, 0, store.ErrNotFound
+	}
+	if redis.HasErrorPrefix(err, "WRONGTYPE") {
+		return nil, 0, fmt.Errorf("%w: the key holds a list, hash, set, sorted set or stream, not a string (%w)", ErrCorrupt, err)
 	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("redisstore: load: %w", err)

@@ -468,3 +468,99 @@ func TestSentinelFailover(t *testing.T) {
 		t.Logf("%d loads failed on the new master before one succeeded", failures)
 	}
 }
+
+// TestForeignType puts a value of every Redis type that this package does
+// not write under a session's key, with a TTL, and checks that Load
+// reports it as corrupt, not as an outage (which would answer every
+// request with that cookie 503 for as long as the key lives), that Save
+// reports a conflict, and that neither changes the value or its TTL.
+func TestForeignType(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		prefix := testPrefix(t)
+		s := redisstore.New(b.client, redisstore.WithPrefix(prefix))
+		ctx := context.Background()
+		const ttl = time.Hour
+		for _, kind := range []struct {
+			name   string
+			create func(key string) error
+			read   func(key string) (any, error)
+		}{
+			{"string", func(k string) error {
+				return b.client.Set(ctx, k, "\xde\xad\xbe\xef\x00", 0).Err()
+			}, func(k string) (any, error) { return b.client.Get(ctx, k).Result() }},
+			{"list", func(k string) error {
+				return b.client.RPush(ctx, k, "a", "b").Err()
+			}, func(k string) (any, error) { return b.client.LRange(ctx, k, 0, -1).Result() }},
+			{"hash", func(k string) error {
+				return b.client.HSet(ctx, k, "field", "value").Err()
+			}, func(k string) (any, error) { return b.client.HGetAll(ctx, k).Result() }},
+			{"set", func(k string) error {
+				return b.client.SAdd(ctx, k, "member").Err()
+			}, func(k string) (any, error) { return b.client.SMembers(ctx, k).Result() }},
+			{"zset", func(k string) error {
+				return b.client.ZAdd(ctx, k, redis.Z{Score: 1, Member: "member"}).Err()
+			}, func(k string) (any, error) { return b.client.ZRangeWithScores(ctx, k, 0, -1).Result() }},
+			{"stream", func(k string) error {
+				return b.client.XAdd(ctx, &redis.XAddArgs{Stream: k, ID: "1-1", Values: []string{"f", "v"}}).Err()
+			}, func(k string) (any, error) { return b.client.XRange(ctx, k, "-", "+").Result() }},
+		} {
+			key := "foreign-" + kind.name
+			full := prefix + key
+			t.Cleanup(func() { _ = b.client.Del(context.Background(), full).Err() })
+			if err := kind.create(full); err != nil {
+				t.Fatalf("%s: %v", kind.name, err)
+			}
+			if err := b.client.PExpire(ctx, full, ttl).Err(); err != nil {
+				t.Fatalf("%s: PEXPIRE: %v", kind.name, err)
+			}
+			want, err := kind.read(full)
+			if err != nil {
+				t.Fatalf("%s: %v", kind.name, err)
+			}
+			check := func(after string, wantTTL time.Duration) {
+				t.Helper()
+				got, err := kind.read(full)
+				if err != nil {
+					t.Fatalf("%s after %s: %v", kind.name, after, err)
+				}
+				if fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Errorf("%s after %s: %v; want %v", kind.name, after, got, want)
+				}
+				left, err := b.client.PTTL(ctx, full).Result()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if left > wantTTL || left < wantTTL-time.Minute {
+					t.Errorf("%s: TTL after %s = %v; want about %v", kind.name, after, left, wantTTL)
+				}
+			}
+			if data, v, err := s.Load(ctx, key, 0); !errors.Is(err, redisstore.ErrCorrupt) || !errors.Is(err, store.ErrCorrupt) {
+				t.Errorf("%s: Load(ttl 0) = %q, %d, %v; want ErrCorrupt", kind.name, data, v, err)
+			}
+			for _, version := range []uint64{0, 1, 0xdeadbeef00000000} {
+				if _, err := s.Save(ctx, key, []byte("x"), version, time.Second); !errors.Is(err, store.ErrConflict) {
+					t.Errorf("%s: Save(version %#x) = %v; want ErrConflict", kind.name, version, err)
+				}
+			}
+			check("Load and Save", ttl)
+			// A renewing Load is a GETEX, which Redis answers WRONGTYPE
+			// before touching the TTL. A string it renews, as it would a
+			// session; only then is the value seen to be corrupt.
+			if data, v, err := s.Load(ctx, key, 2*ttl); !errors.Is(err, redisstore.ErrCorrupt) || !errors.Is(err, store.ErrCorrupt) {
+				t.Errorf("%s: Load(ttl %v) = %q, %d, %v; want ErrCorrupt", kind.name, 2*ttl, data, v, err)
+			}
+			switch {
+			case kind.name == "string":
+				check("a renewing Load", 2*ttl)
+			case b.advance == nil: // miniredis sets the TTL before its type check
+				check("a renewing Load", ttl)
+			}
+			if err := s.Delete(ctx, key); err != nil {
+				t.Fatalf("%s: Delete: %v", kind.name, err)
+			}
+			if n, err := b.client.Exists(ctx, full).Result(); err != nil || n != 0 {
+				t.Errorf("%s: EXISTS after Delete = %d, %v; want 0", kind.name, n, err)
+			}
+		}
+	})
+}

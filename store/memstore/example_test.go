@@ -31,3 +31,24 @@ func Example() {
 	// true true
 	// true
 }
+
+func ExampleNew() {
+	ctx := context.Background()
+	s := memstore.New(memstore.WithMaxEntries(2), memstore.WithMaxBytes(1<<20))
+
+	_, _ = s.Save(ctx, "a", []byte("1"), 0, 1*time.Hour)
+	_, _ = s.Save(ctx, "b", []byte("2"), 0, 2*time.Hour)
+	_, _, _ = s.Load(ctx, "a", 3*time.Hour) // "a" now expires after "b"
+	_, _ = s.Save(ctx, "c", []byte("3"), 0, 2*time.Hour)
+
+	_, _, err := s.Load(ctx, "b", 0)
+	fmt.Println("b evicted:", errors.Is(err, store.ErrNotFound))
+	fmt.Printf("%+v\n", s.Stats())
+
+	_, err = s.Save(ctx, "big", make([]byte, 2<<20), 0, time.Hour)
+	fmt.Println(errors.Is(err, memstore.ErrTooLarge))
+	// Output:
+	// b evicted: true
+	// {Entries:2 Bytes:4 Evictions:1}
+	// true
+}

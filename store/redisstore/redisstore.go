@@ -22,6 +22,21 @@
 // overwhelming probability, also across Delete and expiry, without any
 // counter kept in Redis.
 //
+// # Retried writes
+//
+// go-redis sends a command again when its reply does not come in time
+// (Options.ReadTimeout, MaxRetries): Redis may then run it twice, the
+// original once Redis answers again and the copy after it. Save picks the
+// new version before it sends anything, so it can tell its own write from
+// another writer's: the compare-and-set script also answers "done",
+// without writing again, when the key already holds the version this Save
+// is writing, and a SET NX that finds the key taken reads the key's
+// version (one more round trip, on that path only) and reports success if
+// it is this Save's. A Save that Redis ran twice thus returns the new
+// version, not store.ErrConflict, and the caller does not apply its
+// change a second time. If yet another writer saved between the two runs,
+// the copy still gets ErrConflict.
+//
 // # Foreign entries
 //
 // A key that holds a value this package did not write is left alone: Load
@@ -57,15 +72,23 @@ const versionLen = 8
 var ErrCorrupt = store.NewCorruptError("redisstore: corrupt entry")
 
 // compareAndSetSrc replaces the value under KEYS[1] with ARGV[2], to expire
-// in ARGV[3] milliseconds, if its first 8 bytes equal ARGV[1]. A missing key
-// reads as "", and a key of another type as an error (pcall), so neither
-// ever matches. It returns 1 if it replaced the value and 0 if not.
+// in ARGV[3] milliseconds, if its first 8 bytes equal ARGV[1], and returns
+// 1. It also returns 1, without writing, if the first 8 bytes already equal
+// those of ARGV[2]: the new version, which Save draws afresh for each call,
+// so that the key holds it only if this very call was run before (go-redis
+// resends a command whose reply timed out). Otherwise it returns 0. A
+// missing key reads as "", and a key of another type as an error (pcall),
+// so neither ever matches.
 const compareAndSetSrc = `
-if redis.pcall('GETRANGE', KEYS[1], 0, 7) ~= ARGV[1] then
-	return 0
+local v = redis.pcall('GETRANGE', KEYS[1], 0, 7)
+if v == ARGV[1] then
+	redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+	return 1
 end
-redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-return 1
+if v == string.sub(ARGV[2], 1, 8) then
+	return 1
+end
+return 0
 `
 
 // compareAndSetSHA is the SHA-1 digest by which EVALSHA names the script.
@@ -155,7 +178,9 @@ func (s *Store) Save(ctx context.Context, key string, data []byte, version uint6
 		cmd := redis.NewStatusCmd(ctx, "set", &a.key, &a.value, "nx", "px", &a.millis)
 		err := s.client.Process(ctx, cmd)
 		if errors.Is(err, redis.Nil) {
-			return 0, store.ErrConflict
+			// The key exists: another writer's, or this one's if go-redis
+			// sent the SET twice (see "Retried writes").
+			return s.ownWrite(ctx, a, newVersion)
 		}
 		if err != nil {
 			return 0, fmt.Errorf("redisstore: save: %w", err)
@@ -184,6 +209,27 @@ func (s *Store) Save(ctx context.Context, key string, data []byte, version uint6
 		return 0, store.ErrConflict
 	}
 	return newVersion, nil
+}
+
+// ownWrite is called when SET NX found the key taken. It reads the key's
+// version with GETRANGE and returns newVersion if the key holds it, which
+// means that this Save's SET already ran, and ErrConflict if not.
+func (s *Store) ownWrite(ctx context.Context, a *args, newVersion uint64) (uint64, error) {
+	cmd := redis.NewStringCmd(ctx, "getrange", &a.key, "0", "7")
+	_ = s.client.Process(ctx, cmd) // the error is also in cmd
+	head, err := cmd.Bytes()
+	switch {
+	case err == nil:
+		if len(head) == versionLen && binary.BigEndian.Uint64(head) == newVersion {
+			return newVersion, nil
+		}
+		return 0, store.ErrConflict
+	case redis.HasErrorPrefix(err, "WRONGTYPE"):
+		return 0, store.ErrConflict
+	default:
+		// Whether the SET ran is unknown, as after any failed Save.
+		return 0, fmt.Errorf("redisstore: save: %w", err)
+	}
 }
 
 // args holds the arguments of one command. They go to go-redis as

@@ -268,14 +268,19 @@ func (s *Store) Save(ctx context.Context, key string, data []byte, version uint6
 	}
 	if e != nil {
 		s.remove(e) // added back below, after the eviction, so it never evicts itself
-	} else {
-		e = &entry{key: key}
 	}
-	e.data, e.version, e.expires = data, s.lastVersion, expiry(t, ttl)
-	for len(s.heap) > 0 && (len(s.heap) >= maxEntries || s.bytes+e.size() > maxBytes) {
-		s.remove(s.heap[0])
+	for len(s.heap) > 0 && (len(s.heap) >= maxEntries || s.bytes+size > maxBytes) {
+		evicted := s.heap[0]
+		s.remove(evicted)
 		s.evictions++
+		if e == nil {
+			e = evicted // nothing else refers to it: reuse it rather than allocate
+		}
 	}
+	if e == nil {
+		e = new(entry)
+	}
+	*e = entry{key: key, data: data, version: s.lastVersion, expires: expiry(t, ttl)}
 	s.add(e)
 	return e.version, nil
 }

@@ -150,7 +150,7 @@ func Regenerate(c *gin.Context) error {
 		s.deletes = append(s.deletes, s.id)
 	}
 	s.id, s.stored, s.version = newID(), false, 0
-	s.created = s.cfg.now().Unix()
+	s.created = s.cfg.now().UnixNano()
 	s.ops = s.ops[:0]
 	s.rewrite = true
 	s.mu.Unlock()

@@ -27,3 +27,9 @@ var ErrReservedKey = errors.New("ginsession: keys starting with a NUL byte are r
 // finished with the request, for instance from a goroutine holding a
 // c.Copy(): there is no commit left to save it.
 var ErrRequestDone = errors.New("ginsession: the request has finished; the change cannot be saved")
+
+// ErrResponseReplaced is returned by the response writer's Write and
+// WriteString after the session store failed and the ErrorHandler wrote
+// the response (by default a 503): the handler's own output is discarded,
+// so that the client never receives a success body with an error status.
+var ErrResponseReplaced = errors.New("ginsession: the session store failed and the ErrorHandler answered; this write was discarded")

@@ -5,34 +5,68 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
+	"time"
 )
 
 // The stored payload is a small versioned envelope around the values, each
-// encoded on its own by the Codec:
+// encoded on its own by the Codec. Format 2, the one written:
 //
-//	byte     format version (payloadV1)
-//	varint   creation time, Unix seconds
+//	byte     format version (payloadV2)
+//	varint   creation time, Unix nanoseconds
+//	uvarint  number of commit marks m (at most maxMarks)
+//	m times: 8 bytes, a commit mark
 //	uvarint  number of values n
 //	n times: uvarint len(key), key, uvarint len(value), value
 //
-// A later format gets a new version byte; decodePayload keeps reading every
-// version that was ever written.
-const payloadV1 = 1
+// Format 1, still read, has no commit marks and counts the creation time in
+// whole Unix seconds. A later format gets a new version byte; payloadHeader
+// keeps reading every version that was ever written.
+//
+// A commit mark is a random number each commit writes along with its data,
+// keeping the marks of the last few commits before it. A commit whose write
+// was applied although the store answered otherwise (a store client that
+// timed out and sent the write again, which then lost the race to its own
+// first copy) finds its mark when it reloads the session, and does not
+// apply its changes a second time.
+const (
+	payloadV1 = 1
+	payloadV2 = 2
+)
+
+// maxMarks is how many commit marks a payload keeps: a commit recognises
+// its own write as long as fewer than maxMarks other commits followed it.
+const maxMarks = 4
+
+// markLen is the length of a commit mark.
+const markLen = 8
 
 // ErrCorrupt reports a stored payload ginsession cannot decode: it was
 // damaged, or written by a newer, incompatible version of ginsession. The
 // entry is left as it is and the request gets a fresh session.
 var ErrCorrupt = errors.New("ginsession: stored session cannot be decoded")
 
-// encodePayload returns the envelope for created and values.
+// encodePayload returns the envelope for created (Unix nanoseconds) and
+// values, with no commit marks.
 func encodePayload(created int64, values map[string][]byte) []byte {
-	n := 1 + binary.MaxVarintLen64*2
+	return encodePayloadMarks(created, nil, values)
+}
+
+// encodePayloadMarks returns the envelope for created, values and marks,
+// a whole number of commit marks of which the last maxMarks are kept.
+func encodePayloadMarks(created int64, marks []byte, values map[string][]byte) []byte {
+	if len(marks) > maxMarks*markLen {
+		marks = marks[len(marks)-maxMarks*markLen:]
+	}
+	n := 1 + binary.MaxVarintLen64*2 + len(marks) + 1
 	for k, v := range values {
 		n += len(k) + len(v) + 2*binary.MaxVarintLen32
 	}
 	b := make([]byte, 0, n)
-	b = append(b, payloadV1)
+	b = append(b, payloadV2)
 	b = binary.AppendVarint(b, created)
+	b = binary.AppendUvarint(b, uint64(len(marks)/markLen))
+	b = append(b, marks...)
 	b = binary.AppendUvarint(b, uint64(len(values)))
 	for k, v := range values {
 		b = appendBytes(b, k)
@@ -41,27 +75,72 @@ func encodePayload(created int64, values map[string][]byte) []byte {
 	return b
 }
 
-// payloadHeader reads an envelope's format version, creation time and
-// number of values, and returns a reader at the first value.
-func payloadHeader(b []byte) (r reader, created int64, n uint64, err error) {
+// payloadHeader reads an envelope's format version, creation time (Unix
+// nanoseconds), commit marks and number of values, and returns a reader at
+// the first value. The marks alias b.
+func payloadHeader(b []byte) (r reader, created int64, marks []byte, n uint64, err error) {
 	if len(b) == 0 {
-		return r, 0, 0, fmt.Errorf("%w: empty payload", ErrCorrupt)
-	}
-	if b[0] != payloadV1 {
-		return r, 0, 0, fmt.Errorf("%w: unknown format version %d", ErrCorrupt, b[0])
+		return r, 0, nil, 0, fmt.Errorf("%w: empty payload", ErrCorrupt)
 	}
 	r = reader{b: b[1:]}
-	created = r.varint()
+	switch b[0] {
+	case payloadV1:
+		secs := r.varint()
+		if r.err == nil && (secs > math.MaxInt64/int64(time.Second) || secs < math.MinInt64/int64(time.Second)) {
+			r.fail("creation time %d out of range", secs)
+		}
+		created = secs * int64(time.Second)
+	case payloadV2:
+		created = r.varint()
+		m := r.uvarint()
+		switch {
+		case r.err != nil:
+		case m > maxMarks:
+			r.fail("%d commit marks, more than %d", m, maxMarks)
+		case m*markLen > uint64(len(r.b)):
+			r.fail("commit marks exceed payload size")
+		default:
+			marks = r.b[: m*markLen : m*markLen]
+			r.b = r.b[m*markLen:]
+		}
+	default:
+		return r, 0, nil, 0, fmt.Errorf("%w: unknown format version %d", ErrCorrupt, b[0])
+	}
 	n = r.uvarint()
 	if r.err == nil && n > uint64(len(r.b))/2 { // every value takes at least two bytes
 		r.fail("value count %d exceeds payload size", n)
 	}
-	return r, created, n, r.err
+	if r.err != nil {
+		return r, 0, nil, 0, r.err
+	}
+	return r, created, marks, n, nil
 }
 
-// decodePayload parses an envelope. The returned values alias b.
+// payloadMarks returns the commit marks of an envelope that payloadHeader
+// accepts, aliasing b; nil for any other.
+func payloadMarks(b []byte) []byte {
+	_, _, marks, _, err := payloadHeader(b)
+	if err != nil {
+		return nil
+	}
+	return marks
+}
+
+// hasMark reports whether marks holds mark.
+func hasMark(marks []byte, mark uint64) bool {
+	for len(marks) >= markLen {
+		if binary.BigEndian.Uint64(marks) == mark {
+			return true
+		}
+		marks = marks[markLen:]
+	}
+	return false
+}
+
+// decodePayload parses an envelope; created is in Unix nanoseconds. The
+// returned values alias b.
 func decodePayload(b []byte) (created int64, values map[string][]byte, err error) {
-	r, created, n, err := payloadHeader(b)
+	r, created, _, n, err := payloadHeader(b)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -98,7 +177,7 @@ const lazyValues = 16
 // and number of values. For a larger envelope it returns ok false and no
 // error: decode that one.
 func scanPayload(b []byte) (created int64, n int, ok bool, err error) {
-	r, created, count, err := payloadHeader(b)
+	r, created, _, count, err := payloadHeader(b)
 	if err != nil {
 		return 0, 0, false, err
 	}
@@ -130,7 +209,7 @@ func scanPayload(b []byte) (created int64, n int, ok bool, err error) {
 // payloadValue returns the value stored under key in an envelope that
 // scanPayload accepted. It aliases b.
 func payloadValue(b []byte, key string) ([]byte, bool) {
-	r, _, n, err := payloadHeader(b)
+	r, _, _, n, err := payloadHeader(b)
 	if err != nil {
 		return nil, false
 	}

@@ -22,6 +22,7 @@ package ginsession
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -79,6 +80,7 @@ type session struct {
 	active      atomic.Bool
 	headersSent atomic.Bool // no cookie can be set any more
 	done        atomic.Bool // the middleware has finished with the request
+	replaced    atomic.Bool // the ErrorHandler sent the response; discard the handler's
 
 	*sessionData // nil until the session is first touched; see touch
 }
@@ -91,7 +93,8 @@ type sessionData struct {
 	id      string // current ID; "" while the session has none
 	stored  bool   // the store holds id at version
 	version uint64
-	created int64 // Unix seconds
+	created int64  // Unix nanoseconds
+	marks   []byte // the stored commit marks; see maxMarks
 	values  map[string][]byte
 
 	loadedAt time.Time // when the session was loaded (or reset)
@@ -110,8 +113,10 @@ type sessionData struct {
 
 	// Room for the common case, so that it allocates nothing more: one
 	// change to replay, one Set-Cookie line.
-	opsBuf     [1]op
-	cookieLine [1]string
+	opsBuf      [1]op
+	cookieLine  [1]string
+	markBuf     [maxMarks * markLen]byte // the marks being written
+	storedMarks [maxMarks * markLen]byte // backs marks after a commit
 }
 
 // touch allocates the session's data on first use.
@@ -186,7 +191,7 @@ func (s *session) key(id string) string {
 func (s *session) ttl(now time.Time) time.Duration {
 	d := s.cfg.lifetime
 	if s.cfg.absolute > 0 {
-		if rest := time.Unix(s.created, 0).Add(s.cfg.absolute).Sub(now); rest < d {
+		if rest := time.Unix(0, s.created).Add(s.cfg.absolute).Sub(now); rest < d {
 			d = rest
 		}
 	}
@@ -197,8 +202,8 @@ func (s *session) ttl(now time.Time) time.Duration {
 func (s *session) reset(now time.Time) {
 	s.touch()
 	s.id, s.stored, s.version = "", false, 0
-	s.created, s.loadedAt = now.Unix(), now
-	s.values, s.raw = nil, nil
+	s.created, s.loadedAt = now.UnixNano(), now
+	s.values, s.raw, s.marks = nil, nil, nil
 	s.ops = s.ops[:0]
 	s.dirty, s.rewrite, s.sendCookie = false, false, false
 }
@@ -252,12 +257,12 @@ func (s *session) loadLocked() error {
 		s.c.Error(err) // recorded for the application's error middleware
 		return nil
 	}
-	if s.cfg.absolute > 0 && now.Unix() >= created+int64(s.cfg.absolute/time.Second) {
+	if s.cfg.absolute > 0 && now.Sub(time.Unix(0, created)) >= s.cfg.absolute {
 		s.deletes = append(s.deletes, cookieID)
 		return nil
 	}
 	s.id, s.stored, s.version = cookieID, true, version
-	s.created, s.values = created, values
+	s.created, s.values, s.marks = created, values, payloadMarks(data)
 	if lazy && n > 0 {
 		s.raw = data // decoded on the first change; reads look values up in it
 	}
@@ -437,19 +442,29 @@ func (s *session) saveLocked(storeCtx func() context.Context, now time.Time) err
 		if s.id == "" {
 			s.id = newID()
 		}
-		version, err := s.cfg.store.Save(storeCtx(), s.key(s.id), encodePayload(s.created, s.values), 0, ttl)
+		key := s.key(s.id)
+		marks, mark := s.nextMarks(nil)
+		version, err := s.cfg.store.Save(storeCtx(), key, encodePayloadMarks(s.created, marks, s.values), 0, ttl)
+		if errors.Is(err, store.ErrConflict) {
+			// Nobody else can know a fresh ID: the entry is this very
+			// write, sent twice by a store client that retried it.
+			version, err = s.ownWrite(storeCtx(), key, mark)
+		}
 		if err != nil {
 			s.id = ""
 			return fmt.Errorf("%w: save: %w", ErrUnavailable, err)
 		}
 		s.stored, s.version, s.sendCookie = true, version, true
+		s.keepMarks(marks)
 		return nil
 	}
 	key := s.key(s.id)
+	marks, mark := s.nextMarks(s.marks)
 	for attempt := 1; ; attempt++ {
-		version, err := s.cfg.store.Save(storeCtx(), key, encodePayload(s.created, s.values), s.version, ttl)
+		version, err := s.cfg.store.Save(storeCtx(), key, encodePayloadMarks(s.created, marks, s.values), s.version, ttl)
 		if err == nil {
 			s.version = version
+			s.keepMarks(marks)
 			return nil
 		}
 		if !errors.Is(err, store.ErrConflict) {
@@ -474,13 +489,60 @@ func (s *session) saveLocked(storeCtx func() context.Context, now time.Time) err
 		if err != nil {
 			return err
 		}
+		stored := payloadMarks(data)
 		s.created, s.values, s.version = created, values, version
+		if hasMark(stored, mark) {
+			// An earlier attempt of this commit was applied after all
+			// (its store client timed out and sent it again): the data
+			// already holds this request's changes.
+			s.keepMarks(stored)
+			return nil
+		}
+		marks, _ = s.nextMarksWith(stored, mark)
 		for i := range s.ops {
 			if _, err := s.apply(&s.ops[i]); err != nil {
 				return err
 			}
 		}
 	}
+}
+
+// nextMarks returns the commit marks to write over an entry holding
+// stored: its last marks and a fresh one, which it also returns.
+func (s *session) nextMarks(stored []byte) (marks []byte, mark uint64) {
+	mark = rand.Uint64()
+	return s.nextMarksWith(stored, mark)
+}
+
+// nextMarksWith is nextMarks with a given mark.
+func (s *session) nextMarksWith(stored []byte, mark uint64) ([]byte, uint64) {
+	if len(stored) > (maxMarks-1)*markLen {
+		stored = stored[len(stored)-(maxMarks-1)*markLen:]
+	}
+	b := s.markBuf[:0]
+	b = append(b, stored...)
+	b = binary.BigEndian.AppendUint64(b, mark)
+	return b, mark
+}
+
+// keepMarks records the marks now stored, for the request's next commit.
+func (s *session) keepMarks(marks []byte) {
+	s.marks = append(s.storedMarks[:0], marks...)
+}
+
+// ownWrite loads key after a Save that reported a conflict and returns the
+// entry's version if it holds mark, the mark of the write that conflicted:
+// the write was applied after all. Otherwise it returns the error to
+// report.
+func (s *session) ownWrite(ctx context.Context, key string, mark uint64) (uint64, error) {
+	data, version, err := s.cfg.store.Load(ctx, key, 0)
+	if err != nil {
+		return 0, fmt.Errorf("reload after a conflict: %w", err)
+	}
+	if !hasMark(payloadMarks(data), mark) {
+		return 0, store.ErrConflict
+	}
+	return version, nil
 }
 
 // backoff waits a little, more after each lost race, with jitter so that
@@ -529,6 +591,7 @@ func (s *session) beforeHeaders(sending bool) {
 	err := func() error {
 		defer s.mu.Unlock() // an Update replayed on conflict may panic
 		err := s.commitLocked()
+		s.cacheHeaders(s.w.ResponseWriter.Header())
 		if sending {
 			s.headersSent.Store(true)
 		}
@@ -557,6 +620,9 @@ func (s *session) finish() {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		err := s.commitLocked()
+		if !s.headersSent.Load() {
+			s.cacheHeaders(s.w.ResponseWriter.Header())
+		}
 		s.done.Store(true)
 		return err
 	}()
@@ -574,7 +640,13 @@ func (s *session) report(err error) {
 	s.reported = true
 	s.mu.Unlock()
 	if first {
+		started := s.w.ResponseWriter.Written()
 		s.cfg.errorHandler(s.c, err)
+		if !started && s.w.ResponseWriter.Written() {
+			// The ErrorHandler answered: what the handler writes from
+			// now on, believing it succeeded, must not follow it.
+			s.replaced.Store(true)
+		}
 	}
 }
 
@@ -598,28 +670,46 @@ type hookWriter struct {
 	s *session
 }
 
+// After a failed load or commit whose ErrorHandler wrote a response, the
+// handler's own writes are discarded: the client gets the ErrorHandler's
+// response and nothing else, never a 503 with the handler's success body.
+
 // WriteHeader records the status, committing first so that a later
 // change is still possible until the headers are actually sent.
 func (w *hookWriter) WriteHeader(code int) {
 	w.s.beforeHeaders(false)
+	if w.s.replaced.Load() {
+		return
+	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
 // WriteHeaderNow commits the session, then sends the headers.
 func (w *hookWriter) WriteHeaderNow() {
 	w.s.beforeHeaders(true)
+	if w.s.replaced.Load() {
+		return
+	}
 	w.ResponseWriter.WriteHeaderNow()
 }
 
-// Write commits the session before the first byte.
+// Write commits the session before the first byte. After the ErrorHandler
+// answered, it discards b and returns ErrResponseReplaced.
 func (w *hookWriter) Write(b []byte) (int, error) {
 	w.s.beforeHeaders(true)
+	if w.s.replaced.Load() {
+		return 0, ErrResponseReplaced
+	}
 	return w.ResponseWriter.Write(b)
 }
 
-// WriteString commits the session before the first byte.
+// WriteString commits the session before the first byte. After the
+// ErrorHandler answered, it discards str and returns ErrResponseReplaced.
 func (w *hookWriter) WriteString(str string) (int, error) {
 	w.s.beforeHeaders(true)
+	if w.s.replaced.Load() {
+		return 0, ErrResponseReplaced
+	}
 	return w.ResponseWriter.WriteString(str)
 }
 

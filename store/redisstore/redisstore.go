@@ -44,6 +44,18 @@
 // session (shorter than the version, or with version 0) and for a list,
 // hash, set, sorted set or stream, which Redis answers with WRONGTYPE. Save
 // over such a key returns store.ErrConflict; Delete removes it.
+//
+// # Redis Cluster
+//
+// A *redis.ClusterClient learns of a failover from MOVED replies and
+// otherwise reloads its slot map only every ClusterStateReloadInterval
+// (60 s by default): while a dead master's address keeps failing to
+// connect, it keeps sending that shard's commands there. When the Store's
+// client has a ReloadState method, as *redis.ClusterClient has, the Store
+// calls it after a command fails for a reason that may mean the cluster
+// changed (connection refused or reset, timeout, CLUSTERDOWN, TRYAGAIN,
+// MASTERDOWN, READONLY, MOVED, ASK), at most once every 250 ms, so that
+// the shard is served again within about a second of a replica's promotion.
 package redisstore
 
 import (
@@ -54,6 +66,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -104,7 +117,24 @@ var compareAndSetSHA = func() string {
 type Store struct {
 	client redis.UniversalClient
 	prefix string
+
+	// reloader is the client if it caches a Cluster's slot map, else nil.
+	reloader stateReloader
+	// lastReload is when reloader was last asked to reload, in Unix
+	// nanoseconds.
+	lastReload atomic.Int64
 }
+
+// stateReloader is a client that caches a Redis Cluster's slot map and can
+// be told to load it again, such as *redis.ClusterClient.
+type stateReloader interface {
+	ReloadState(ctx context.Context)
+}
+
+// reloadInterval is the least time between two reloads of a Cluster's slot
+// map that the Store asks for, so that an outage, which fails every
+// command, does not have every command also query the cluster.
+const reloadInterval = 250 * time.Millisecond
 
 var _ store.Store = (*Store)(nil)
 
@@ -123,9 +153,12 @@ func WithPrefix(prefix string) Option {
 // New returns a Store that keeps sessions through client: a *redis.Client,
 // a *redis.ClusterClient, a failover client from redis.NewFailoverClient,
 // or whatever redis.NewUniversalClient returns. The Store never closes the
-// client.
+// client. If the client is a *redis.ClusterClient (or has its ReloadState
+// method), the Store has it reload the cluster's slot map after errors
+// that may come from a failover; see the package documentation.
 func New(client redis.UniversalClient, opts ...Option) *Store {
 	s := &Store{client: client}
+	s.reloader, _ = client.(stateReloader)
 	for _, o := range opts {
 		o(s)
 	}
@@ -151,6 +184,7 @@ func (s *Store) Load(ctx context.Context, key string, ttl time.Duration) ([]byte
 		return nil, 0, fmt.Errorf("%w: the key holds a list, hash, set, sorted set or stream, not a string (%w)", ErrCorrupt, err)
 	}
 	if err != nil {
+		s.failed(ctx, err)
 		return nil, 0, fmt.Errorf("redisstore: load: %w", err)
 	}
 	if len(val) < versionLen {
@@ -183,6 +217,7 @@ func (s *Store) Save(ctx context.Context, key string, data []byte, version uint6
 			return s.ownWrite(ctx, a, newVersion)
 		}
 		if err != nil {
+			s.failed(ctx, err)
 			return 0, fmt.Errorf("redisstore: save: %w", err)
 		}
 		return newVersion, nil
@@ -199,6 +234,7 @@ func (s *Store) Save(ctx context.Context, key string, data []byte, version uint6
 		err = s.client.Process(ctx, cmd)
 	}
 	if err != nil {
+		s.failed(ctx, err)
 		return 0, fmt.Errorf("redisstore: save: %w", err)
 	}
 	replaced, err := cmd.Int64()
@@ -228,6 +264,7 @@ func (s *Store) ownWrite(ctx context.Context, a *args, newVersion uint64) (uint6
 		return 0, store.ErrConflict
 	default:
 		// Whether the SET ran is unknown, as after any failed Save.
+		s.failed(ctx, err)
 		return 0, fmt.Errorf("redisstore: save: %w", err)
 	}
 }
@@ -260,9 +297,50 @@ func (b *bytesArg) MarshalBinary() ([]byte, error) { return *b, nil }
 func (s *Store) Delete(ctx context.Context, key string) error {
 	k := s.prefix + key
 	if err := s.client.Del(ctx, k).Err(); err != nil {
+		s.failed(ctx, err)
 		return fmt.Errorf("redisstore: delete: %w", err)
 	}
 	return nil
+}
+
+// failed is called with the error of a command that failed. If the client
+// caches a Cluster's slot map and err may mean that the cluster changed,
+// it asks the client to reload the map, unless it did so less than
+// reloadInterval ago. The reload runs in the background.
+func (s *Store) failed(ctx context.Context, err error) {
+	if s.reloader == nil || !topologyError(err) {
+		return
+	}
+	now := time.Now().UnixNano()
+	last := s.lastReload.Load()
+	if now-last < int64(reloadInterval) || !s.lastReload.CompareAndSwap(last, now) {
+		return
+	}
+	s.reloader.ReloadState(ctx)
+}
+
+// topologyError reports whether err, from a command sent through a
+// Cluster client, may mean that the node it went to is no longer the one
+// serving its slot: the node could not be reached or did not answer in
+// time (a dead master is one), or it said the cluster is changing. Redis's
+// replies to the command itself (WRONGTYPE, NOSCRIPT, ...) and the
+// caller's cancellation say nothing about the cluster.
+func topologyError(err error) bool {
+	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, redis.ErrClosed):
+		return false
+	case redis.IsClusterDownError(err), redis.IsTryAgainError(err), redis.IsMasterDownError(err),
+		redis.IsReadOnlyError(err):
+		return true
+	}
+	if _, moved := redis.IsMovedError(err); moved {
+		return true
+	}
+	if _, ask := redis.IsAskError(err); ask {
+		return true
+	}
+	var reply redis.Error
+	return !errors.As(err, &reply) // not a reply: a network error, a timeout
 }
 
 // nextVersion returns a random version that is neither 0 nor old.

@@ -1082,7 +1082,12 @@ func TestOptionsValidation(t *testing.T) {
 		want string
 	}{
 		{"short lifetime", Options{Lifetime: time.Millisecond}, "Lifetime"},
-		{"negative absolute", Options{AbsoluteTimeout: -1}, "AbsoluteTimeout"},
+		{"sub-second absolute", Options{AbsoluteTimeout: time.Millisecond}, "AbsoluteTimeout"},
+		{"negative max size", Options{MaxSize: -1}, "MaxSize"},
+		{"__Host- without Secure", Options{Cookie: CookieOptions{Name: "__Host-sid"}}, "Secure"},
+		{"__Host- with Domain", Options{Cookie: CookieOptions{Name: "__Host-sid", Secure: true, Domain: "shop.test"}}, "Domain"},
+		{"__Host- with Path", Options{Cookie: CookieOptions{Name: "__host-sid", Secure: true, Path: "/app"}}, "Path"},
+		{"__Secure- without Secure", Options{Cookie: CookieOptions{Name: "__Secure-sid"}}, "Secure"},
 		{"cookie name", Options{Cookie: CookieOptions{Name: "a b"}}, "Cookie.Name"},
 		{"cookie path", Options{Cookie: CookieOptions{Path: "/a;b"}}, "Cookie.Path"},
 		{"cookie domain", Options{Cookie: CookieOptions{Domain: "a b"}}, "Cookie.Domain"},
@@ -1116,10 +1121,12 @@ func TestCookieAttributes(t *testing.T) {
 		want []string
 		not  []string
 	}{
-		{"defaults", CookieOptions{}, []string{"Path=/", "HttpOnly", "SameSite=Lax", "Max-Age=2678400", "Expires="}, []string{"Secure", "Domain"}},
+		{"defaults", CookieOptions{}, []string{"Path=/", "HttpOnly", "SameSite=Lax", "Max-Age=1209600", "Expires="}, []string{"Secure", "Domain"}},
 		{"production", CookieOptions{Name: "sid", Secure: true, Domain: "shop.test", Path: "/app", SameSite: http.SameSiteStrictMode, Partitioned: true},
 			[]string{"sid=", "Secure", "Domain=shop.test", "Path=/app", "SameSite=Strict", "Partitioned"}, nil},
 		{"browser session", CookieOptions{BrowserSession: true}, nil, []string{"Max-Age", "Expires"}},
+		{"__Host- prefix", CookieOptions{Name: "__Host-sid", Secure: true}, []string{"__Host-sid=", "Secure", "Path=/"}, []string{"Domain"}},
+		{"__Secure- prefix", CookieOptions{Name: "__Secure-sid", Secure: true, Domain: "shop.test", Path: "/app"}, []string{"__Secure-sid=", "Secure", "Domain=shop.test"}, nil},
 		{"script readable", CookieOptions{ScriptReadable: true, SameSite: http.SameSiteDefaultMode}, nil, []string{"HttpOnly", "SameSite"}},
 	}
 	for _, tc := range cases {

@@ -16,15 +16,22 @@ import (
 
 // Defaults used for the zero values of [Options] fields.
 const (
-	DefaultCookieName     = "session"
-	DefaultKeyPrefix      = "session:"
-	DefaultLifetime       = 31 * 24 * time.Hour
-	DefaultCommitAttempts = 50
+	DefaultCookieName      = "session"
+	DefaultKeyPrefix       = "session:"
+	DefaultLifetime        = 14 * 24 * time.Hour
+	DefaultAbsoluteTimeout = 30 * 24 * time.Hour
+	DefaultCommitAttempts  = 50
+	DefaultMaxSize         = 64 << 10
 )
 
+// NoAbsoluteTimeout, as Options.AbsoluteTimeout, lets a session that keeps
+// being used live for ever.
+const NoAbsoluteTimeout time.Duration = -1
+
 // Options configures the middleware returned by [New]. The zero value is
-// usable: it keeps sessions in process memory, in a cookie named "session"
-// that lasts 31 days from the last request that used it.
+// usable: it keeps sessions in process memory, in a cookie named "session";
+// a session ends 14 days after the last request that used it, and 30 days
+// after it began however much it is used.
 type Options struct {
 	// Store keeps the sessions. Nil means an in-process memstore, which
 	// loses sessions on restart and is not shared between instances; New
@@ -42,14 +49,33 @@ type Options struct {
 
 	// Lifetime is how long a session lives after the last request that
 	// used it: every request that reads or writes the session renews it
-	// (in the store and in the browser). Zero means 31 days.
-	// Flask: PERMANENT_SESSION_LIFETIME with SESSION_REFRESH_EACH_REQUEST.
+	// (in the store and in the browser), or only those that change it with
+	// RenewOnWriteOnly. Zero means 14 days.
+	// Flask: PERMANENT_SESSION_LIFETIME (31 days there).
 	Lifetime time.Duration
 
-	// AbsoluteTimeout, if positive, ends a session this long after it was
-	// created (or last regenerated), however often it is used. Zero means
-	// no absolute limit.
+	// AbsoluteTimeout ends a session this long after it was created (or
+	// last regenerated, as Regenerate does at login), however often it is
+	// used, so that even an active user signs in again now and then (OWASP
+	// ASVS asks for at least every 30 days). Zero means 30 days;
+	// NoAbsoluteTimeout (any negative value) means no limit, as in Flask,
+	// which has none.
 	AbsoluteTimeout time.Duration
+
+	// RenewOnWriteOnly turns rolling expiry off for requests that only read
+	// the session: they neither renew its lifetime in the store nor send a
+	// Set-Cookie, and the session is renewed only by a request that changes
+	// it. Off by default: every request that uses the session renews it.
+	// Flask: SESSION_REFRESH_EACH_REQUEST = False.
+	RenewOnWriteOnly bool
+
+	// MaxSize bounds the encoded size of a session, its keys and values
+	// together, in bytes. A Set, Update or AddFlash that would make the
+	// session larger returns an error wrapping ErrTooLarge and changes
+	// nothing. Zero means 64 KiB, which every bundled store accepts
+	// (memcached's items are 1 MiB at most by default); a negative value
+	// panics.
+	MaxSize int
 
 	// Cookie sets the session cookie's name and attributes.
 	Cookie CookieOptions
@@ -120,6 +146,8 @@ type config struct {
 	prefix       string
 	lifetime     time.Duration
 	absolute     time.Duration
+	renewOnRead  bool // rolling expiry on reads; see Options.RenewOnWriteOnly
+	maxSize      int
 	cookieName   string
 	cookieSuffix string // "; Path=/; HttpOnly; SameSite=Lax", fixed at New
 	persistent   bool
@@ -143,6 +171,8 @@ func newConfig(o Options) *config {
 		prefix:       o.KeyPrefix,
 		lifetime:     o.Lifetime,
 		absolute:     o.AbsoluteTimeout,
+		renewOnRead:  !o.RenewOnWriteOnly,
+		maxSize:      o.MaxSize,
 		cookieName:   o.Cookie.Name,
 		persistent:   !o.Cookie.BrowserSession,
 		errorHandler: o.ErrorHandler,
@@ -171,8 +201,19 @@ func newConfig(o Options) *config {
 	case cfg.lifetime < time.Second:
 		panic(fmt.Sprintf("ginsession: Options.Lifetime %v is below one second", cfg.lifetime))
 	}
-	if cfg.absolute < 0 || (cfg.absolute > 0 && cfg.absolute < time.Second) {
-		panic(fmt.Sprintf("ginsession: Options.AbsoluteTimeout %v is neither 0 (none) nor at least one second", cfg.absolute))
+	switch {
+	case cfg.absolute == 0:
+		cfg.absolute = DefaultAbsoluteTimeout
+	case cfg.absolute < 0:
+		cfg.absolute = 0 // none
+	case cfg.absolute < time.Second:
+		panic(fmt.Sprintf("ginsession: Options.AbsoluteTimeout %v is below one second", cfg.absolute))
+	}
+	switch {
+	case cfg.maxSize == 0:
+		cfg.maxSize = DefaultMaxSize
+	case cfg.maxSize < 0:
+		panic("ginsession: Options.MaxSize is negative")
 	}
 	if cfg.cookieName == "" {
 		cfg.cookieName = DefaultCookieName
@@ -205,17 +246,29 @@ func newConfig(o Options) *config {
 			}
 		}
 	}
-	cfg.cookieSuffix = cookieSuffix(o.Cookie)
+	cfg.cookieSuffix = cookieSuffix(cfg.cookieName, o.Cookie)
 	return cfg
 }
 
 // cookieSuffix builds the attributes that are the same on every cookie the
 // middleware sends, checking each one.
-func cookieSuffix(o CookieOptions) string {
+func cookieSuffix(name string, o CookieOptions) string {
 	var b strings.Builder
 	path := o.Path
 	if path == "" {
 		path = "/"
+	}
+	// Browsers drop a cookie whose name prefix its attributes contradict
+	// (RFC 6265bis §4.1.3), and every login would then fail silently.
+	switch lower := strings.ToLower(name); {
+	case strings.HasPrefix(lower, "__host-"):
+		if !o.Secure || o.Domain != "" || path != "/" {
+			panic(fmt.Sprintf("ginsession: Options.Cookie.Name %q needs Secure, no Domain and Path \"/\": browsers reject the cookie otherwise", name))
+		}
+	case strings.HasPrefix(lower, "__secure-"):
+		if !o.Secure {
+			panic(fmt.Sprintf("ginsession: Options.Cookie.Name %q needs Secure: browsers reject the cookie otherwise", name))
+		}
 	}
 	if !isAttrValue(path) {
 		panic(fmt.Sprintf("ginsession: Options.Cookie.Path %q has characters a cookie cannot carry", path))

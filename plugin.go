@@ -225,7 +225,11 @@ func (s *session) loadLocked() error {
 		s.state = loaded
 		return nil
 	}
-	data, version, err := s.cfg.store.Load(s.c.Request.Context(), s.key(cookieID), s.cfg.lifetime)
+	renew := s.cfg.lifetime
+	if !s.cfg.renewOnRead {
+		renew = 0 // leave the expiry as the last write set it
+	}
+	data, version, err := s.cfg.store.Load(s.c.Request.Context(), s.key(cookieID), renew)
 	if errors.Is(err, store.ErrNotFound) {
 		s.state = loaded
 		return nil
@@ -266,7 +270,7 @@ func (s *session) loadLocked() error {
 	if lazy && n > 0 {
 		s.raw = data // decoded on the first change; reads look values up in it
 	}
-	s.sendCookie = s.cfg.persistent // rolling expiry: the browser's copy moves too
+	s.sendCookie = s.cfg.persistent && s.cfg.renewOnRead // rolling expiry: the browser's copy moves too
 	return nil
 }
 
@@ -465,6 +469,7 @@ func (s *session) saveLocked(storeCtx func() context.Context, now time.Time) err
 		if err == nil {
 			s.version = version
 			s.keepMarks(marks)
+			s.sendCookie = s.sendCookie || s.cfg.persistent // the write renewed the entry
 			return nil
 		}
 		if !errors.Is(err, store.ErrConflict) {
@@ -496,6 +501,7 @@ func (s *session) saveLocked(storeCtx func() context.Context, now time.Time) err
 			// (its store client timed out and sent it again): the data
 			// already holds this request's changes.
 			s.keepMarks(stored)
+			s.sendCookie = s.sendCookie || s.cfg.persistent
 			return nil
 		}
 		marks, _ = s.nextMarksWith(stored, mark)

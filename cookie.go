@@ -89,11 +89,22 @@ func (cfg *config) cookieValue(id string) string {
 	return sign(id, cfg.keys[0])
 }
 
-// idFromRequest returns the first valid session ID among the request's
-// cookies with the configured name, or "". It splits the Cookie headers
-// as net/http's Request.CookiesNamed does, quotes included, but without
-// allocating: the ID is a substring of the header.
+// maxSessionCookies is how many cookies with the session cookie's name a
+// request may carry for the middleware to look at: the first ones, in the
+// order of the Cookie header. A browser sends the cookie of the longest
+// Path first and, among equal paths, the oldest first; more than one means
+// a stale Path or Domain, or cookies planted by a sibling subdomain
+// ("cookie tossing"), which the __Host- name prefix rules out. Any more are
+// ignored, so that a hostile Cookie header costs at most this many
+// signature checks.
+const maxSessionCookies = 4
+
+// idFromRequest returns the first valid session ID among the first
+// maxSessionCookies cookies with the configured name, or "". It splits the
+// Cookie headers as net/http's Request.CookiesNamed does, quotes included,
+// but without allocating: the ID is a substring of the header.
 func (cfg *config) idFromRequest(r *http.Request) string {
+	seen := 0
 	for _, line := range r.Header["Cookie"] {
 		for line != "" {
 			var part string
@@ -101,6 +112,9 @@ func (cfg *config) idFromRequest(r *http.Request) string {
 			name, value, _ := strings.Cut(textproto.TrimString(part), "=")
 			if textproto.TrimString(name) != cfg.cookieName {
 				continue
+			}
+			if seen++; seen > maxSessionCookies {
+				return ""
 			}
 			if len(value) > 1 && value[0] == '"' && value[len(value)-1] == '"' {
 				value = value[1 : len(value)-1]

@@ -13,8 +13,10 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -210,6 +212,23 @@ func (b *browser) sessionCookie() string {
 	return ""
 }
 
+// csrfCookie returns the browser's CSRF cookie value, or "".
+func (b *browser) csrfCookie() string {
+	u, _ := url.Parse(b.base)
+	for _, c := range b.client.Jar.Cookies(u) {
+		if c.Name == "csrf" {
+			return c.Value
+		}
+	}
+	return ""
+}
+
+// setCSRFCookie makes the browser present the given CSRF cookie.
+func (b *browser) setCSRFCookie(value string) {
+	u, _ := url.Parse(b.base)
+	b.client.Jar.SetCookies(u, []*http.Cookie{{Name: "csrf", Value: value, Path: "/"}})
+}
+
 // setSessionCookie makes the browser present the given session cookie.
 func (b *browser) setSessionCookie(value string) {
 	u, _ := url.Parse(b.base)
@@ -217,11 +236,16 @@ func (b *browser) setSessionCookie(value string) {
 }
 
 // countingStore counts the calls that reach a store, and can be made to
-// fail them.
+// fail them. It remembers every key it saved, so that entries can count
+// what is stored.
 type countingStore struct {
 	store.Store
 	calls atomic.Int64
+	saves atomic.Int64
 	down  atomic.Bool
+
+	mu    sync.Mutex
+	saved map[string]bool
 }
 
 var errDown = errors.New("store is down (test)")
@@ -238,10 +262,37 @@ func (s *countingStore) Load(ctx context.Context, key string, ttl time.Duration)
 
 func (s *countingStore) Save(ctx context.Context, key string, data []byte, version uint64, ttl time.Duration) (uint64, error) {
 	s.calls.Add(1)
+	s.saves.Add(1)
 	if s.down.Load() {
 		return 0, errDown
 	}
+	s.mu.Lock()
+	if s.saved == nil {
+		s.saved = map[string]bool{}
+	}
+	s.saved[key] = true
+	s.mu.Unlock()
 	return s.Store.Save(ctx, key, data, version, ttl)
+}
+
+// entries returns the keys that hold a live entry, without counting the
+// look-ups as calls. Only Save creates entries, so these are all there are.
+func (s *countingStore) entries(t *testing.T) []string {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var live []string
+	for key := range s.saved {
+		_, _, err := s.Store.Load(context.Background(), key, 0)
+		switch {
+		case err == nil:
+			live = append(live, key)
+		case !errors.Is(err, store.ErrNotFound):
+			t.Fatalf("loading %s: %v", key, err)
+		}
+	}
+	slices.Sort(live)
+	return live
 }
 
 func (s *countingStore) Delete(ctx context.Context, key string) error {

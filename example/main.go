@@ -15,6 +15,15 @@
 //	-store  memory, redis or null. null keeps nothing (sessions switched
 //	        off): every page still works, but the cart stays empty. The
 //	        default is redis when a Redis URL is given, memory otherwise.
+//	-secure the shop is reached over HTTPS (e.g. through a TLS-terminating
+//	        proxy): cookies get the Secure attribute, and the CSRF cookie
+//	        is named __Host-csrf.
+//
+// Environment:
+//
+//	SHOP_SECRET  at least 32 bytes that sign the CSRF tokens. Give every
+//	             instance the same one. Unset means a random secret per
+//	             process: forms loaded before a restart then get 403.
 package main
 
 import (
@@ -62,11 +71,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, usage i
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
 	redisURL := fs.String("redis", getenv("REDIS_URL"), "Redis URL, e.g. redis://127.0.0.1:6379/0 (default $REDIS_URL); selects the Redis store")
 	storeKind := fs.String("store", "", "where sessions live: memory, redis or null (default: redis if a Redis URL is given, else memory)")
+	secure := fs.Bool("secure", false, "the shop is reached over HTTPS: Secure cookies, and a __Host-csrf cookie")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+
+	// The secret comes from the environment, not a flag, so that it does
+	// not show in the process list.
+	var secret []byte
+	if v := getenv("SHOP_SECRET"); v != "" {
+		if len(v) < csrfKeyLen {
+			return fmt.Errorf("SHOP_SECRET: %w", errShortSecret)
+		}
+		secret = []byte(v)
 	}
 
 	kind := *storeKind
@@ -90,7 +110,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, usage i
 	}
 	defer ln.Close() // in case newServer fails; Shutdown closes it otherwise
 	gin.SetMode(gin.ReleaseMode)
-	h, err := newServer(serverConfig{Store: st, StoreName: kind, Logger: log})
+	h, err := newServer(serverConfig{Store: st, StoreName: kind, Logger: log, Secret: secret, Secure: *secure})
 	if err != nil {
 		return err
 	}

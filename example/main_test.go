@@ -43,8 +43,9 @@ func TestRunServesAndShutsDown(t *testing.T) {
 	addrs := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-store", "memory"}, noEnv, io.Discard, log,
-			func(addr string) { addrs <- addr })
+		env := map[string]string{"SHOP_SECRET": strings.Repeat("s", 32)}
+		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-store", "memory", "-secure"}, func(k string) string { return env[k] },
+			io.Discard, log, func(addr string) { addrs <- addr })
 	}()
 	var addr string
 	select {
@@ -61,6 +62,11 @@ func TestRunServesAndShutsDown(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("GET /cart: %d", resp.StatusCode)
+	}
+	// -secure: the CSRF cookie is a __Host- cookie (this test speaks
+	// plain HTTP, so its client would not send it back).
+	if sc := resp.Header.Get("Set-Cookie"); !strings.HasPrefix(sc, "__Host-csrf=") || !strings.Contains(sc, "; Secure") {
+		t.Errorf("with -secure the CSRF cookie is %q, want a Secure __Host-csrf cookie", sc)
 	}
 	cancel()
 	select {
@@ -86,26 +92,25 @@ func TestRunServesAndShutsDown(t *testing.T) {
 func TestRunRejectsBadFlags(t *testing.T) {
 	cases := []struct {
 		args []string
-		env  string
+		env  map[string]string
 		want string
 	}{
-		{[]string{"-store", "disk"}, "", `-store "disk": want memory, redis or null`},
-		{[]string{"-store", "redis"}, "", "-store redis needs -redis URL or REDIS_URL"},
-		{[]string{"-redis", "http://example.com"}, "", "-redis:"},
-		{nil, "mysql://nope", "-redis:"}, // REDIS_URL selects Redis too
-		{[]string{"extra"}, "", "unexpected arguments"},
-		{[]string{"-addr", "256.0.0.1:1"}, "", "256.0.0.1"},
+		{[]string{"-store", "disk"}, nil, `-store "disk": want memory, redis or null`},
+		{[]string{"-store", "redis"}, nil, "-store redis needs -redis URL or REDIS_URL"},
+		{[]string{"-redis", "http://example.com"}, nil, "-redis:"},
+		{nil, map[string]string{"REDIS_URL": "mysql://nope"}, "-redis:"}, // REDIS_URL selects Redis too
+		{[]string{"extra"}, nil, "unexpected arguments"},
+		{[]string{"-addr", "256.0.0.1:1"}, nil, "256.0.0.1"},
+		{nil, map[string]string{"SHOP_SECRET": "31 bytes, one short of enough.."}, "SHOP_SECRET: the secret must be at least 32 bytes"},
 	}
 	for _, tc := range cases {
-		getenv := func(k string) string {
-			if k == "REDIS_URL" {
-				return tc.env
-			}
-			return ""
-		}
+		getenv := func(k string) string { return tc.env[k] }
 		err := run(context.Background(), tc.args, getenv, io.Discard, slog.New(slog.DiscardHandler), nil)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("run %q (REDIS_URL=%q): %v, want an error containing %q", tc.args, tc.env, err, tc.want)
+			t.Errorf("run %q (environment %q): %v, want an error containing %q", tc.args, tc.env, err, tc.want)
+		}
+		if secret := tc.env["SHOP_SECRET"]; secret != "" && err != nil && strings.Contains(err.Error(), secret) {
+			t.Errorf("the error shows the secret: %v", err)
 		}
 	}
 }

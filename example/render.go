@@ -71,10 +71,11 @@ type keyInfo struct {
 
 // newPage fills in what the layout shows: greeting, cart count, flash
 // messages and the CSRF token. It reads the session (already loaded by
-// loadSession) and, for a logged-in user, the saved cart.
+// loadSession) and, for a logged-in user, the saved cart. It writes
+// nothing to the store: a new CSRF token goes in a cookie.
 func (s *server) newPage(c *gin.Context, nav, title string) (*page, Cart, error) {
 	p := &page{Title: title, Nav: nav, StoreName: s.storeName, NullStore: s.storeName == "null"}
-	p.CSRF = csrfToken(c)
+	p.CSRF = s.csrf.token(c)
 	if user := currentUser(c); user != "" {
 		p.User = s.users.displayName(user)
 	}
@@ -144,7 +145,6 @@ func (s *server) renderLogin(c *gin.Context, status int, errMsg, name string) {
 var keyNotes = map[string]string{
 	keyCart: "The cart of a visitor who has not logged in. Changed with ginsession.Update, so two tabs adding at once lose nothing.",
 	keyUser: "Who is logged in. Set at login, right after ginsession.Regenerate gave the session a new ID.",
-	keyCSRF: "The token every form on these pages carries. A form post without it gets 403.",
 }
 
 func (s *server) sessionPage(c *gin.Context) {
@@ -168,9 +168,6 @@ func (s *server) sessionPage(c *gin.Context) {
 			ki.Value = fmt.Sprintf("%d %s: %s", cart.Count(), plural(cart.Count(), "item", "items"), cart)
 		case keyUser:
 			ki.Value, _ = ginsession.Get[string](c, k)
-		case keyCSRF:
-			tok, _ := ginsession.Get[string](c, k)
-			ki.Value = clip(tok, 6)
 		}
 		info.Keys = append(info.Keys, ki)
 	}

@@ -23,7 +23,6 @@ import (
 const (
 	keyCart = "cart" // Cart: an anonymous visitor's cart
 	keyUser = "user" // string: login name of the logged-in user
-	keyCSRF = "csrf" // string: the token every form carries
 )
 
 // savedCartTTL is how long a logged-in user's cart is kept after its last
@@ -48,6 +47,15 @@ type serverConfig struct {
 	// Logger receives the shop's and ginsession's log lines. Nil means
 	// slog.Default().
 	Logger *slog.Logger
+	// Secret signs the CSRF tokens; at least 32 bytes. Nil means a random
+	// secret for this process: tokens then stop passing when the process
+	// restarts, and one instance does not accept another's, so give every
+	// instance behind a load balancer the same secret.
+	Secret []byte
+	// Secure says the shop is reached over HTTPS (directly or through a
+	// proxy): both cookies get the Secure attribute, and the CSRF cookie
+	// is named "__Host-csrf".
+	Secure bool
 }
 
 // server holds what the handlers share.
@@ -56,6 +64,7 @@ type server struct {
 	users     *userDB
 	carts     *userCarts
 	pages     pages
+	csrf      *csrfGuard
 	log       *slog.Logger
 }
 
@@ -75,11 +84,16 @@ func newServer(cfg serverConfig) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	csrf, err := newCSRFGuard(cfg.Secret, cfg.Secure)
+	if err != nil {
+		return nil, err
+	}
 	s := &server{
 		storeName: cmp.Or(cfg.StoreName, "memory"),
 		users:     users,
 		carts:     &userCarts{store: st, prefix: prefix + "cart:", ttl: savedCartTTL, attempts: 50},
 		pages:     pages,
+		csrf:      csrf,
 		log:       log,
 	}
 
@@ -88,6 +102,7 @@ func newServer(cfg serverConfig) (http.Handler, error) {
 	r.Use(ginsession.New(ginsession.Options{
 		Store:     st,
 		KeyPrefix: prefix + "session:",
+		Cookie:    ginsession.CookieOptions{Secure: cfg.Secure},
 		Logger:    log,
 	}))
 
@@ -96,8 +111,10 @@ func newServer(cfg serverConfig) (http.Handler, error) {
 	r.GET("/static/style.css", serveStyle)
 	r.HEAD("/static/style.css", serveStyle)
 
-	// Every page shows the cart and carries the CSRF token, so each loads
-	// the session up front, turning a store outage into a proper error page.
+	// Every page shows the cart, so each loads the session up front,
+	// turning a store outage into a proper error page. A visitor without a
+	// session cookie costs no store call, and looking stores nothing: the
+	// CSRF token is in a cookie of its own (csrf.go).
 	p := r.Group("/", s.loadSession)
 	p.GET("/", s.cataloguePage)
 	p.GET("/cart", s.cartPage)
@@ -308,7 +325,8 @@ func (s *server) emptyCart(c *gin.Context) {
 }
 
 // login checks the password, then merges the anonymous cart into the
-// user's saved cart and gives the session a new ID and a new CSRF token.
+// user's saved cart and gives the session a new ID and the browser a new
+// CSRF token.
 func (s *server) login(c *gin.Context) {
 	name := strings.TrimSpace(c.PostForm("user"))
 	password := c.PostForm("password")
@@ -341,14 +359,15 @@ func (s *server) login(c *gin.Context) {
 	}
 
 	// A new ID, so that an ID planted in this browser before login is
-	// worthless now; a new CSRF token for the same reason.
+	// worthless now. A new CSRF token, signed for this user: one issued
+	// before login, or to anyone else, never passes for this account.
 	if err := ginsession.Regenerate(c); err != nil {
 		s.storeFailed(c, err)
 		return
 	}
 	ginsession.Delete(c, keyCart)
 	ginsession.Set(c, keyUser, name)
-	ginsession.Set(c, keyCSRF, newToken())
+	s.csrf.rotate(c, name)
 
 	switch n := anon.Count(); {
 	case n > 0:
@@ -367,6 +386,7 @@ func (s *server) login(c *gin.Context) {
 // login; this browser goes on with a fresh, empty session.
 func (s *server) logout(c *gin.Context) {
 	ginsession.Destroy(c)
+	s.csrf.rotate(c, "") // the user's token must not outlive the login
 	say(c, "info", "You are logged out. Your cart is saved for the next time you log in.")
 	seeOther(c, "/")
 }

@@ -29,8 +29,11 @@ func TestCataloguePage(t *testing.T) {
 	if b.csrf == "" {
 		t.Error("the catalogue's forms carry no CSRF token")
 	}
-	if b.sessionCookie() == "" {
-		t.Error("no session cookie: the CSRF token must live in a session")
+	if b.sessionCookie() != "" {
+		t.Error("looking at the catalogue created a session")
+	}
+	if b.csrfCookie() != b.csrf {
+		t.Errorf("the forms carry %q but the CSRF cookie is %q", b.csrf, b.csrfCookie())
 	}
 	if got := r.header.Get("Cache-Control"); got != "no-store" {
 		t.Errorf("Cache-Control = %q, want no-store: pages are per visitor", got)
@@ -44,7 +47,11 @@ func TestStylesheetDoesNotTouchTheSession(t *testing.T) {
 	st := newCountingStore()
 	srv := startShop(t, serverConfig{Store: st})
 	b := newBrowser(t, srv)
-	b.get("/") // now the browser has a session cookie
+	b.get("/")
+	b.add("mug", 1) // now the browser has a session cookie
+	if b.sessionCookie() == "" {
+		t.Fatal("no session cookie after adding to the cart")
+	}
 	before := st.calls.Load()
 	for _, method := range []string{http.MethodGet, http.MethodHead} {
 		req, _ := http.NewRequest(method, srv.URL+"/static/style.css", nil)
@@ -214,8 +221,8 @@ func TestOversizedFormIs400(t *testing.T) {
 	}
 }
 
-// Every form post without the session's CSRF token is refused with 403
-// and changes nothing.
+// Every form post without this browser's CSRF token, signed for its
+// visitor, is refused with 403 and changes nothing.
 func TestCSRF(t *testing.T) {
 	forms := []struct {
 		path string
@@ -235,6 +242,8 @@ func TestCSRF(t *testing.T) {
 	b.get("/")
 	other := newBrowser(t, srv)
 	other.get("/")
+	bob := newBrowser(t, srv)
+	bob.login("bob", "builder")
 
 	tokens := map[string]string{
 		"missing":                 "",
@@ -280,6 +289,32 @@ func TestCSRF(t *testing.T) {
 				t.Errorf("status %d, want 403", r.status)
 			}
 		})
+		// An attacker who can plant a cookie in Alice's browser plants
+		// a pair that passes for themselves: their token, and the
+		// cookie that goes with it. It was not issued to Alice.
+		for name, attacker := range map[string]*browser{"anonymous": other, "bob": bob} {
+			t.Run(f.path+"/planted pair of "+name, func(t *testing.T) {
+				b.t = t
+				b.setCSRFCookie(attacker.csrfCookie())
+				form := url.Values{"csrf": {attacker.csrf}}
+				for k, v := range f.form {
+					form[k] = v
+				}
+				if r := b.post(f.path, form); r.status != http.StatusForbidden {
+					t.Errorf("status %d, want 403", r.status)
+				}
+				page := b.get("/cart")
+				if got := cartOnPage(t, page.body).String(); got != "mug=2" {
+					t.Errorf("cart changed to %s", got)
+				}
+				if !strings.Contains(page.body, "Hello, Alice") {
+					t.Error("the user was logged out or switched")
+				}
+				if b.csrfCookie() == attacker.csrfCookie() {
+					t.Error("the shop kept the planted cookie instead of issuing Alice a token")
+				}
+			})
+		}
 	}
 }
 
@@ -363,6 +398,8 @@ func TestLoginRegeneratesAndKeepsTheAnonymousCart(t *testing.T) {
 	if strings.Contains(r.body, "Hello, Alice") || len(cartOnPage(t, r.body)) != 0 {
 		t.Error("the pre-login session ID still opens the session")
 	}
+	attacker.get("/")
+	attacker.add("tee", 1) // the first write gives the attacker a session of their own
 	if attacker.sessionCookie() == oldID {
 		t.Error("the shop adopted the pre-login ID")
 	}
@@ -500,7 +537,12 @@ func TestConcurrentAddsLoseNothing(t *testing.T) {
 				tabs = append(tabs, newBrowser(t, srv)) // a second device
 				tabs[1].login("alice", "wonderland")
 			} else {
+				// The first write creates the session. Two tabs making
+				// their first change at once would each start their own,
+				// and the browser would keep one; so start it here.
 				tabs[0].get("/")
+				tabs[0].add("notebook", 1)
+				tabs[0].get("/") // shows that add's flash message
 			}
 			products := []string{"mug", "tee", "socks", "stickers"}
 			var wg sync.WaitGroup
@@ -528,8 +570,12 @@ func TestConcurrentAddsLoseNothing(t *testing.T) {
 				t.Error(e)
 			}
 			r := tabs[0].get("/cart")
-			if got := cartOnPage(t, r.body).String(); got != "mug=5 socks=5 stickers=5 tee=5" {
-				t.Errorf("cart = %s, want 5 of each of 4 products", got)
+			want := "mug=5 socks=5 stickers=5 tee=5"
+			if !loggedIn {
+				want = "mug=5 notebook=1 socks=5 stickers=5 tee=5"
+			}
+			if got := cartOnPage(t, r.body).String(); got != want {
+				t.Errorf("cart = %s, want %s", got, want)
 			}
 			flashes := len(pageMessages(r.body))
 			if len(tabs) > 1 {
@@ -546,8 +592,11 @@ func TestSessionPage(t *testing.T) {
 	srv := startShop(t, serverConfig{})
 	b := newBrowser(t, srv)
 	r := b.get("/session")
-	if r.status != http.StatusOK || !strings.Contains(r.body, "none yet") {
-		t.Errorf("first visit to /session: %d, no 'none yet'", r.status)
+	if r.status != http.StatusOK || !strings.Contains(r.body, "none yet: nothing is stored") {
+		t.Errorf("first visit to /session: %d, no 'none yet: nothing is stored'", r.status)
+	}
+	if b.get("/session"); b.sessionCookie() != "" {
+		t.Error("looking at the session page created a session")
 	}
 	b.get("/")
 	b.add("mug", 1)
@@ -559,10 +608,11 @@ func TestSessionPage(t *testing.T) {
 	if strings.Contains(r.body, id) {
 		t.Error("the session page shows the whole session ID")
 	}
-	for _, k := range []string{keyCart, keyCSRF} {
-		if !strings.Contains(r.body, "<code>"+k+"</code>") {
-			t.Errorf("the session page does not list the key %q", k)
-		}
+	if !strings.Contains(r.body, "<code>"+keyCart+"</code>") {
+		t.Errorf("the session page does not list the key %q", keyCart)
+	}
+	if strings.Contains(r.body, "<code>csrf</code>") {
+		t.Error("the session holds a CSRF token: it belongs in its own cookie")
 	}
 	if !strings.Contains(r.body, "1 item: mug=1") {
 		t.Error("the session page does not show the cart's value")
@@ -590,7 +640,7 @@ func TestNotFound(t *testing.T) {
 }
 
 // With -store null every page still renders; nothing is kept, so the
-// cart stays empty and forms, whose tokens were not kept either, get 403.
+// cart stays empty. The forms pass their CSRF check, which needs no store.
 func TestNullStoreServesEveryPage(t *testing.T) {
 	srv := startShop(t, serverConfig{Store: nullstore.New(), StoreName: "null"})
 	b := newBrowser(t, srv)
@@ -603,8 +653,10 @@ func TestNullStoreServesEveryPage(t *testing.T) {
 			t.Errorf("GET %s does not say that sessions are off", path)
 		}
 	}
-	if r := b.post("/cart/add", url.Values{"product": {"mug"}, "qty": {"1"}}); r.status != http.StatusForbidden {
-		t.Errorf("POST /cart/add: %d, want 403", r.status)
+	b.get("/")
+	b.add("mug", 1)
+	if r := b.post("/cart/add", url.Values{"csrf": {"forged"}, "product": {"mug"}, "qty": {"1"}}); r.status != http.StatusForbidden {
+		t.Errorf("POST /cart/add with a forged token: %d, want 403", r.status)
 	}
 	if got := b.cart(); len(got) != 0 {
 		t.Errorf("cart = %s, want empty", got)

@@ -33,3 +33,8 @@ var ErrRequestDone = errors.New("ginsession: the request has finished; the chang
 // the response (by default a 503): the handler's own output is discarded,
 // so that the client never receives a success body with an error status.
 var ErrResponseReplaced = errors.New("ginsession: the session store failed and the ErrorHandler answered; this write was discarded")
+
+// ErrTooLarge reports a change that would make the encoded session larger
+// than Options.MaxSize, or a flash message beyond MaxFlashes. The change
+// was not made: the session is as it was before the call.
+var ErrTooLarge = errors.New("ginsession: session too large")

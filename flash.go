@@ -11,9 +11,13 @@ import (
 // packed with packList.
 const flashKey = "\x00flash"
 
+// MaxFlashes is how many flash messages a session holds at most: AddFlash
+// returns an error wrapping ErrTooLarge past it, until Flashes takes them.
+const MaxFlashes = 32
+
 // AddFlash queues a message for a later request to read with Flashes,
 // typically the page a POST redirects to. Messages from concurrent requests
-// are all kept.
+// are all kept, up to MaxFlashes; the session's MaxSize applies too.
 func AddFlash[T any](c *gin.Context, msg T) error {
 	s := from(c)
 	raw, err := s.cfg.codec.Marshal(msg)
@@ -22,6 +26,9 @@ func AddFlash[T any](c *gin.Context, msg T) error {
 	}
 	return s.changeOrFail(op{kind: opUpdate, key: flashKey, fn: func(old []byte, ok bool) ([]byte, bool, error) {
 		items := flashItems(old, ok)
+		if len(items) >= MaxFlashes {
+			return nil, false, fmt.Errorf("%w: %d flash messages queued already", ErrTooLarge, len(items))
+		}
 		return packList(append(items, raw)), true, nil
 	}})
 }

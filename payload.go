@@ -75,6 +75,25 @@ func encodePayloadMarks(created int64, marks []byte, values map[string][]byte) [
 	return b
 }
 
+// payloadSize returns the most bytes encodePayloadMarks can take for
+// values.
+func payloadSize(values map[string][]byte) int {
+	n := 1 + binary.MaxVarintLen64 + 1 + maxMarks*markLen + uvarintLen(len(values))
+	for k, v := range values {
+		n += uvarintLen(len(k)) + len(k) + uvarintLen(len(v)) + len(v)
+	}
+	return n
+}
+
+// uvarintLen is the length of n as a uvarint.
+func uvarintLen(n int) int {
+	l := 1
+	for ; n >= 0x80; n >>= 7 {
+		l++
+	}
+	return l
+}
+
 // payloadHeader reads an envelope's format version, creation time (Unix
 // nanoseconds), commit marks and number of values, and returns a reader at
 // the first value. The marks alias b.

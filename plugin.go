@@ -28,6 +28,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -348,9 +349,21 @@ func (s *session) change(o op) (err error, loadFailed bool) {
 	if err := s.loadLocked(); err != nil {
 		return err, true
 	}
+	s.decodeValues()
+	old, had := s.values[o.key]
 	changed, err := s.apply(&o)
 	if err != nil {
 		return err, false
+	}
+	if o.kind == opSet || o.kind == opUpdate {
+		if err := s.checkSize(); err != nil {
+			if had { // take the change back: nothing is stored
+				s.values[o.key] = old
+			} else {
+				delete(s.values, o.key)
+			}
+			return fmt.Errorf("%w (setting %s)", err, keyName(o.key)), false
+		}
 	}
 	s.dirty = s.dirty || changed
 	if s.stored { // only a commit to an existing entry can conflict and replay
@@ -510,6 +523,9 @@ func (s *session) saveLocked(storeCtx func() context.Context, now time.Time) err
 				return err
 			}
 		}
+		if err := s.checkSize(); err != nil {
+			return fmt.Errorf("%w, with the changes of another request", err)
+		}
 	}
 }
 
@@ -549,6 +565,23 @@ func (s *session) ownWrite(ctx context.Context, key string, mark uint64) (uint64
 		return 0, store.ErrConflict
 	}
 	return version, nil
+}
+
+// checkSize returns an error wrapping ErrTooLarge if the session's values
+// would encode to more than MaxSize bytes.
+func (s *session) checkSize() error {
+	if n := payloadSize(s.values); n > s.cfg.maxSize {
+		return fmt.Errorf("%w: %d bytes encoded, MaxSize is %d", ErrTooLarge, n, s.cfg.maxSize)
+	}
+	return nil
+}
+
+// keyName names key in an error message.
+func keyName(key string) string {
+	if key == flashKey {
+		return "flash messages"
+	}
+	return strconv.Quote(key)
 }
 
 // backoff waits a little, more after each lost race, with jitter so that

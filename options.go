@@ -100,13 +100,17 @@ type Options struct {
 	// ErrTooManyConflicts. Zero means 50.
 	CommitAttempts int
 
-	// StoreTimeout, if positive, bounds the store calls that commit a
-	// session. Commits are never cancelled when the client goes away, so a
-	// change the handler made is saved even if the client disconnects.
-	// Zero means no bound beyond the store client's own timeouts (go-redis:
-	// 3 s read and write timeouts by default); configure those, or set
-	// StoreTimeout for a store whose client has none. Setting it costs a
-	// context and a timer per commit.
+	// StoreTimeout, if positive, bounds how long a request waits for the
+	// store: the load, and the calls of each commit together. Commits are
+	// never cancelled when the client goes away, so a change the handler
+	// made is saved even if the client disconnects. Zero means no bound
+	// beyond the store client's own timeouts. go-redis v9.22's defaults are
+	// 5 s to dial, read or write and 3 retries, so a Redis that stops
+	// answering without closing its connections (frozen, or a network
+	// partition) can hold a request for about 20 s per command; a Redis
+	// that is down answers at once with an error. Set StoreTimeout, or the
+	// client's ReadTimeout and MaxRetries, to bound what users wait.
+	// Setting it costs a context and a timer per load and commit.
 	StoreTimeout time.Duration
 }
 

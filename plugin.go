@@ -230,7 +230,13 @@ func (s *session) loadLocked() error {
 	if !s.cfg.renewOnRead {
 		renew = 0 // leave the expiry as the last write set it
 	}
-	data, version, err := s.cfg.store.Load(s.c.Request.Context(), s.key(cookieID), renew)
+	ctx := s.c.Request.Context()
+	if s.cfg.storeTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.cfg.storeTimeout)
+		defer cancel()
+	}
+	data, version, err := s.cfg.store.Load(ctx, s.key(cookieID), renew)
 	if errors.Is(err, store.ErrNotFound) {
 		s.state = loaded
 		return nil

@@ -1,13 +1,16 @@
 package ginsession
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/ginsession/ginsession/store"
 	"github.com/ginsession/ginsession/store/memstore"
 )
 
@@ -115,4 +118,32 @@ func TestFailedLoadSendsOnlyErrorResponse(t *testing.T) {
 	rec = httptest.NewRecorder()
 	a.ServeHTTP(rec, req)
 	wantBody(t, rec, 200, "degraded")
+}
+
+// hangingLoad is a store whose Load waits for its context to end.
+type hangingLoad struct{ store.Store }
+
+func (hangingLoad) Load(ctx context.Context, key string, ttl time.Duration) ([]byte, uint64, error) {
+	<-ctx.Done()
+	return nil, 0, ctx.Err()
+}
+
+// TestStoreTimeoutBoundsLoad checks that StoreTimeout bounds the load as
+// well as the commit: a store that hangs costs a 503 after the timeout.
+func TestStoreTimeoutBoundsLoad(t *testing.T) {
+	t.Parallel()
+	st := memstore.New()
+	a := newApp(t, Options{Store: st})
+	br := newBrowser(t, a)
+	br.do("POST", "/set?v=x")
+	hung := newApp(t, Options{Store: hangingLoad{st}, StoreTimeout: 50 * time.Millisecond, KeyPrefix: a.cfg.prefix})
+	hb := newBrowser(t, hung)
+	hb.setCookie(br.cookie())
+	rec := hb.do("GET", "/get") // without the bound, it would hang until the test times out
+	if rec.Code != http.StatusServiceUnavailable || rec.Body.Len() != 0 {
+		t.Fatalf("got %d %q, want 503 and no body", rec.Code, rec.Body.String())
+	}
+	if errs := hung.drainErrs(); len(errs) == 0 || !errors.Is(errs[0], context.DeadlineExceeded) {
+		t.Fatalf("errors %v, want the deadline", errs)
+	}
 }

@@ -180,10 +180,10 @@ func (s *Store) Load(ctx context.Context, key string, ttl time.Duration) ([]byte
 	if errors.Is(err, redis.Nil) {
 		return nil, 0, store.ErrNotFound
 	}
-	if redis.HasErrorPrefix(err, "WRONGTYPE") {
-		return nil, 0, fmt.Errorf("%w: the key holds a list, hash, set, sorted set or stream, not a string (%w)", ErrCorrupt, err)
-	}
 	if err != nil {
+		if redis.HasErrorPrefix(err, "WRONGTYPE") {
+			return nil, 0, fmt.Errorf("%w: the key holds a list, hash, set, sorted set or stream, not a string (%w)", ErrCorrupt, err)
+		}
 		s.failed(ctx, err)
 		return nil, 0, fmt.Errorf("redisstore: load: %w", err)
 	}

@@ -42,18 +42,34 @@ func addVary(h http.Header, name string) {
 		}
 	}
 	if len(lines) == 0 {
+		if name == "Cookie" {
+			h["Vary"] = varyCookie[:1:1] // shared: an append copies it
+			return
+		}
 		h["Vary"] = []string{name}
 		return
 	}
 	h["Vary"] = append(lines, name)
 }
 
+// Header lines the middleware sets on most responses, shared so that
+// setting them allocates nothing. Header.Set and Header.Add replace or copy
+// a line slice whose capacity is full; nothing writes into one in place.
+var (
+	varyCookie   = []string{"Cookie"}
+	cachePrivate = []string{"private"}
+)
+
 // privateOnly makes the Cache-Control header of h forbid shared caches to
 // store the response, keeping the directives that concern the browser's
 // cache.
 func privateOnly(h http.Header) {
 	lines := h["Cache-Control"]
-	if len(lines) == 1 && lines[0] == "private" {
+	switch {
+	case len(lines) == 0:
+		h["Cache-Control"] = cachePrivate[:1:1]
+		return
+	case len(lines) == 1 && lines[0] == "private":
 		return
 	}
 	kept := []string{"private"}

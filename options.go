@@ -105,12 +105,14 @@ type Options struct {
 	// never cancelled when the client goes away, so a change the handler
 	// made is saved even if the client disconnects. Zero means no bound
 	// beyond the store client's own timeouts. go-redis v9.22's defaults are
-	// 5 s to dial, read or write and 3 retries, so a Redis that stops
-	// answering without closing its connections (frozen, or a network
-	// partition) can hold a request for about 20 s per command; a Redis
-	// that is down answers at once with an error. Set StoreTimeout, or the
-	// client's ReadTimeout and MaxRetries, to bound what users wait.
-	// Setting it costs a context and a timer per load and commit.
+	// 5 s to dial, read or write and 3 retries: a Redis that is down fails
+	// a command in about 1.7 s, but one that stops answering without
+	// closing its connections (frozen, or a network partition) can hold a
+	// request for about 20 s per command. go-redis honours a context's
+	// deadline during a read only with ContextTimeoutEnabled set on the
+	// client: set it with StoreTimeout, or bound the client's ReadTimeout
+	// and MaxRetries instead. Setting it costs a context and a timer per
+	// load and commit.
 	StoreTimeout time.Duration
 }
 

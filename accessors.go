@@ -138,6 +138,10 @@ func Regenerate(c *gin.Context) error {
 	s := from(c)
 	s.mu.Lock()
 	s.touch() // before looking at done: see session.active
+	if s.cfg.disabled {
+		s.mu.Unlock()
+		return ErrSessionsDisabled
+	}
 	if s.headersSent.Load() || s.done.Load() {
 		s.mu.Unlock()
 		return ErrHeadersSent
@@ -169,6 +173,9 @@ func Destroy(c *gin.Context) error {
 	s.touch() // before looking at done: see session.active
 	if s.done.Load() {
 		return ErrRequestDone
+	}
+	if s.cfg.disabled {
+		return ErrSessionsDisabled
 	}
 	switch s.state {
 	case loaded:

@@ -22,6 +22,9 @@ import (
 // cacheHeaders sets the headers above on h, which has not been sent yet.
 // s.mu is held.
 func (s *session) cacheHeaders(h http.Header) {
+	if s.cfg.disabled {
+		return // no cookie is read or sent
+	}
 	addVary(h, "Cookie")
 	if s.sessionData != nil && s.cookieIdx >= 0 {
 		privateOnly(h)

@@ -38,3 +38,8 @@ var ErrResponseReplaced = errors.New("ginsession: the session store failed and t
 // than Options.MaxSize, or a flash message beyond MaxFlashes. The change
 // was not made: the session is as it was before the call.
 var ErrTooLarge = errors.New("ginsession: session too large")
+
+// ErrSessionsDisabled is returned for a change when the store keeps
+// nothing on purpose (nullstore): sessions are switched off, and a change
+// that would be lost is refused instead.
+var ErrSessionsDisabled = errors.New("ginsession: sessions are switched off (the store keeps nothing)")

@@ -153,6 +153,7 @@ type config struct {
 	lifetime     time.Duration
 	absolute     time.Duration
 	renewOnRead  bool // rolling expiry on reads; see Options.RenewOnWriteOnly
+	disabled     bool // the store keeps nothing: store.KeepsNothing
 	maxSize      int
 	cookieName   string
 	cookieSuffix string // "; Path=/; HttpOnly; SameSite=Lax", fixed at New
@@ -195,6 +196,7 @@ func newConfig(o Options) *config {
 		cfg.log.Info("ginsession: no Options.Store given; using the in-process memstore, " +
 			"which loses sessions on restart and is not shared between instances")
 	}
+	_, cfg.disabled = cfg.store.(store.KeepsNothing)
 	if cfg.codec == nil {
 		cfg.codec = Msgpack
 	}

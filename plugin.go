@@ -221,6 +221,10 @@ func (s *session) loadLocked() error {
 	}
 	now := s.cfg.now()
 	s.reset(now)
+	if s.cfg.disabled {
+		s.state = loaded
+		return nil
+	}
 	cookieID := s.cfg.idFromRequest(s.c.Request)
 	if cookieID == "" {
 		s.state = loaded
@@ -351,6 +355,9 @@ func (s *session) change(o op) (err error, loadFailed bool) {
 	s.touch()           // before looking at done: see session.active
 	if s.done.Load() {
 		return ErrRequestDone, false
+	}
+	if s.cfg.disabled {
+		return ErrSessionsDisabled, false
 	}
 	if err := s.loadLocked(); err != nil {
 		return err, true

@@ -192,7 +192,11 @@ func (s *server) changeCart(c *gin.Context, change func(Cart) Cart) error {
 		_, err := s.carts.Update(c.Request.Context(), user, change)
 		return err
 	}
-	return ginsession.Update(c, keyCart, change)
+	err := ginsession.Update(c, keyCart, change)
+	if errors.Is(err, ginsession.ErrSessionsDisabled) {
+		return nil // -store null: nothing is kept, as every page says
+	}
+	return err
 }
 
 // storeFailed answers a request whose cart could not be read or saved.
@@ -361,7 +365,7 @@ func (s *server) login(c *gin.Context) {
 	// A new ID, so that an ID planted in this browser before login is
 	// worthless now. A new CSRF token, signed for this user: one issued
 	// before login, or to anyone else, never passes for this account.
-	if err := ginsession.Regenerate(c); err != nil {
+	if err := ginsession.Regenerate(c); err != nil && !errors.Is(err, ginsession.ErrSessionsDisabled) {
 		s.storeFailed(c, err)
 		return
 	}

@@ -84,3 +84,12 @@ type Store interface {
 	// the entry had fails with ErrConflict.
 	Delete(ctx context.Context, key string) error
 }
+
+// KeepsNothing is implemented by a Store that keeps nothing on purpose,
+// such as package nullstore: sessions are switched off. ginsession then
+// never loads a session nor sends a cookie, and refuses every change with
+// an error, instead of accepting changes that would silently be lost.
+type KeepsNothing interface {
+	Store
+	KeepsNothing()
+}

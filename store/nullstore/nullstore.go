@@ -1,8 +1,10 @@
 // Package nullstore is a store.Store that keeps nothing: every Load finds
 // no session and every Save is dropped. It switches sessions off without
-// changing handler code, as Flask-Session's null interface does: handlers
-// see an empty session on every request, and no cookie is kept for long,
-// since there is never anything to load.
+// changing handler code, as Flask-Session's null interface does. It
+// implements store.KeepsNothing, so ginsession knows: handlers see an
+// empty session on every request, every change (Set, Update, AddFlash,
+// Regenerate...) returns an error wrapping ginsession.ErrSessionsDisabled,
+// as Flask's null session refuses writes, and no cookie is ever sent.
 //
 // Use it in tests that must not depend on session state, or to measure an
 // application with sessions switched off.
@@ -18,7 +20,11 @@ import (
 // Store keeps nothing. The zero value is ready to use.
 type Store struct{}
 
-var _ store.Store = Store{}
+var _ store.KeepsNothing = Store{}
+
+// KeepsNothing marks the Store as one that keeps nothing on purpose; see
+// store.KeepsNothing.
+func (Store) KeepsNothing() {}
 
 // New returns a Store.
 func New() Store { return Store{} }

@@ -95,6 +95,12 @@ type Options struct {
 	// Logger receives the middleware's log lines. Nil means slog.Default().
 	Logger *slog.Logger
 
+	// Observer, if set, is told about every load and commit that reaches
+	// the store, for metrics and tracing (module
+	// github.com/ginsession/ginsession/otel provides one for
+	// OpenTelemetry). Nil costs nothing.
+	Observer Observer
+
 	// CommitAttempts bounds how many times a commit that loses a race with
 	// a concurrent request is re-applied before it fails with
 	// ErrTooManyConflicts. Zero means 50.
@@ -154,6 +160,7 @@ type config struct {
 	absolute     time.Duration
 	renewOnRead  bool // rolling expiry on reads; see Options.RenewOnWriteOnly
 	disabled     bool // the store keeps nothing: store.KeepsNothing
+	observer     Observer
 	maxSize      int
 	cookieName   string
 	cookieSuffix string // "; Path=/; HttpOnly; SameSite=Lax", fixed at New
@@ -180,6 +187,7 @@ func newConfig(o Options) *config {
 		absolute:     o.AbsoluteTimeout,
 		renewOnRead:  !o.RenewOnWriteOnly,
 		maxSize:      o.MaxSize,
+		observer:     o.Observer,
 		cookieName:   o.Cookie.Name,
 		persistent:   !o.Cookie.BrowserSession,
 		errorHandler: o.ErrorHandler,

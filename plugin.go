@@ -112,6 +112,8 @@ type sessionData struct {
 
 	keyID, lastKey string // the last ID key was asked for, and its store key
 
+	stats commitStats // what the last commit did, for the Observer
+
 	// Room for the common case, so that it allocates nothing more: one
 	// change to replay, one Set-Cookie line.
 	opsBuf      [1]op
@@ -235,15 +237,32 @@ func (s *session) loadLocked() error {
 		renew = 0 // leave the expiry as the last write set it
 	}
 	ctx := s.c.Request.Context()
+	var done func(LoadInfo)
+	if s.cfg.observer != nil {
+		ctx, done = s.cfg.observer.StartLoad(ctx)
+	}
 	if s.cfg.storeTimeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, s.cfg.storeTimeout)
 		defer cancel()
 	}
 	data, version, err := s.cfg.store.Load(ctx, s.key(cookieID), renew)
+	info := s.useLoaded(cookieID, data, version, err, now)
+	if done != nil {
+		done(info)
+	}
+	if info.Outcome == LoadError {
+		return s.loadErr
+	}
+	return nil
+}
+
+// useLoaded makes the session what the store's Load of cookieID returned,
+// and says what that was.
+func (s *session) useLoaded(cookieID string, data []byte, version uint64, err error, now time.Time) LoadInfo {
 	if errors.Is(err, store.ErrNotFound) {
 		s.state = loaded
-		return nil
+		return LoadInfo{Outcome: LoadMiss}
 	}
 	if errors.Is(err, store.ErrCorrupt) {
 		// The store holds something it did not write: leave it alone, as
@@ -252,12 +271,12 @@ func (s *session) loadLocked() error {
 		s.cfg.log.Warn("ginsession: starting a fresh session", "err", err)
 		s.c.Error(err) // recorded for the application's error middleware
 		s.state = loaded
-		return nil
+		return LoadInfo{Outcome: LoadCorrupt, Err: err}
 	}
 	if err != nil {
 		s.state = failed
 		s.loadErr = fmt.Errorf("%w: load: %w", ErrUnavailable, err)
-		return s.loadErr
+		return LoadInfo{Outcome: LoadError, Err: s.loadErr}
 	}
 	s.state = loaded
 	created, n, lazy, err := scanPayload(data)
@@ -270,11 +289,11 @@ func (s *session) loadLocked() error {
 		// written it) and start afresh under a new ID.
 		s.cfg.log.Warn("ginsession: starting a fresh session", "err", err)
 		s.c.Error(err) // recorded for the application's error middleware
-		return nil
+		return LoadInfo{Outcome: LoadCorrupt, Bytes: len(data), Err: err}
 	}
 	if s.cfg.absolute > 0 && now.Sub(time.Unix(0, created)) >= s.cfg.absolute {
 		s.deletes = append(s.deletes, cookieID)
-		return nil
+		return LoadInfo{Outcome: LoadExpired, Bytes: len(data)}
 	}
 	s.id, s.stored, s.version = cookieID, true, version
 	s.created, s.values, s.marks = created, values, payloadMarks(data)
@@ -282,7 +301,7 @@ func (s *session) loadLocked() error {
 		s.raw = data // decoded on the first change; reads look values up in it
 	}
 	s.sendCookie = s.cfg.persistent && s.cfg.renewOnRead // rolling expiry: the browser's copy moves too
-	return nil
+	return LoadInfo{Outcome: LoadHit, Bytes: len(data)}
 }
 
 // apply performs o on the in-memory data and reports whether it changed
@@ -402,12 +421,21 @@ func (s *session) commitLocked() error {
 	if work {
 		now = s.cfg.now()
 	}
+	var base context.Context // the observer's, if any
+	var done func(CommitInfo)
+	if work && s.cfg.observer != nil {
+		s.stats = commitStats{}
+		base, done = s.cfg.observer.StartCommit(context.WithoutCancel(s.c.Request.Context()))
+	}
 	var ctx context.Context
 	var cancel context.CancelFunc = func() {}
 	defer func() { cancel() }()
 	storeCtx := func() context.Context {
 		if ctx == nil {
-			ctx = context.WithoutCancel(s.c.Request.Context())
+			ctx = base
+			if ctx == nil {
+				ctx = context.WithoutCancel(s.c.Request.Context())
+			}
 			if s.cfg.storeTimeout > 0 {
 				ctx, cancel = context.WithTimeout(ctx, s.cfg.storeTimeout)
 			}
@@ -424,8 +452,12 @@ func (s *session) commitLocked() error {
 			if derr := s.cfg.store.Delete(storeCtx(), s.key(id)); derr != nil {
 				err = errors.Join(err, fmt.Errorf("%w: delete: %w", ErrUnavailable, derr))
 			}
+			s.stats.deleted = true
 		}
 		s.deletes = s.deletes[:0]
+	}
+	if done != nil {
+		done(s.stats.info(err))
 	}
 
 	if !s.headersSent.Load() {
@@ -474,10 +506,13 @@ func (s *session) saveLocked(storeCtx func() context.Context, now time.Time) err
 		}
 		key := s.key(s.id)
 		marks, mark := s.nextMarks(nil)
-		version, err := s.cfg.store.Save(storeCtx(), key, encodePayloadMarks(s.created, marks, s.values), 0, ttl)
+		payload := encodePayloadMarks(s.created, marks, s.values)
+		s.stats.bytes = len(payload)
+		version, err := s.cfg.store.Save(storeCtx(), key, payload, 0, ttl)
 		if errors.Is(err, store.ErrConflict) {
 			// Nobody else can know a fresh ID: the entry is this very
 			// write, sent twice by a store client that retried it.
+			s.stats.conflicts++
 			version, err = s.ownWrite(storeCtx(), key, mark)
 		}
 		if err != nil {
@@ -486,13 +521,17 @@ func (s *session) saveLocked(storeCtx func() context.Context, now time.Time) err
 		}
 		s.stored, s.version, s.sendCookie = true, version, true
 		s.keepMarks(marks)
+		s.stats.saved = true
 		return nil
 	}
 	key := s.key(s.id)
 	marks, mark := s.nextMarks(s.marks)
 	for attempt := 1; ; attempt++ {
-		version, err := s.cfg.store.Save(storeCtx(), key, encodePayloadMarks(s.created, marks, s.values), s.version, ttl)
+		payload := encodePayloadMarks(s.created, marks, s.values)
+		s.stats.bytes = len(payload)
+		version, err := s.cfg.store.Save(storeCtx(), key, payload, s.version, ttl)
 		if err == nil {
+			s.stats.saved = true
 			s.version = version
 			s.keepMarks(marks)
 			s.sendCookie = s.sendCookie || s.cfg.persistent // the write renewed the entry
@@ -501,6 +540,7 @@ func (s *session) saveLocked(storeCtx func() context.Context, now time.Time) err
 		if !errors.Is(err, store.ErrConflict) {
 			return fmt.Errorf("%w: save: %w", ErrUnavailable, err)
 		}
+		s.stats.conflicts++
 		if attempt >= s.cfg.attempts {
 			return fmt.Errorf("%w: gave up after %d attempts", ErrTooManyConflicts, attempt)
 		}
@@ -510,6 +550,7 @@ func (s *session) saveLocked(storeCtx func() context.Context, now time.Time) err
 			// Destroyed, regenerated or expired by another request since
 			// this one loaded it: never bring it back.
 			s.cfg.log.Info("ginsession: session ended by another request; this request's changes are dropped")
+			s.stats.dropped = true
 			s.id, s.stored, s.version, s.values = "", false, 0, nil
 			return nil
 		}
@@ -528,6 +569,7 @@ func (s *session) saveLocked(storeCtx func() context.Context, now time.Time) err
 			// already holds this request's changes.
 			s.keepMarks(stored)
 			s.sendCookie = s.sendCookie || s.cfg.persistent
+			s.stats.saved = true
 			return nil
 		}
 		marks, _ = s.nextMarksWith(stored, mark)

@@ -51,3 +51,31 @@ func ExampleStore_DeleteExpired() {
 	}
 	fmt.Println("removed", n, "expired sessions")
 }
+
+func ExampleWithMaxEntries() {
+	dir, err := os.MkdirTemp("", "sessions")
+	if err != nil {
+		panic(err)
+	}
+	defer os.RemoveAll(dir)
+
+	s, err := filestore.New(dir,
+		filestore.WithMaxEntries(2),   // at most 2 sessions: the soonest to expire go first
+		filestore.WithFileMode(0o660), // group members may share the store
+	)
+	if err != nil {
+		panic(err)
+	}
+	ctx := context.Background()
+	for i, key := range []string{"session:a", "session:b", "session:c"} {
+		_, _ = s.Save(ctx, key, []byte("x"), 0, time.Duration(i+1)*time.Hour)
+	}
+	for _, key := range []string{"session:a", "session:b", "session:c"} {
+		_, _, err := s.Load(ctx, key, 0)
+		fmt.Println(key, err == nil)
+	}
+	// Output:
+	// session:a false
+	// session:b true
+	// session:c true
+}

@@ -18,14 +18,17 @@ const (
 	maxLockWait = 10 * time.Millisecond
 )
 
-// lockFile opens the lock file at path, creating it if needed, and takes
-// an exclusive flock(2) on it. Closing the file releases the lock. flock
-// locks belong to the open file, so they exclude other processes and
-// other opens in this process alike.
+// lockFile opens the lock file at path, creating it with mode if needed,
+// and takes an exclusive flock(2) on it. Closing the file releases the
+// lock. flock locks belong to the open file, so they exclude other
+// processes and other opens in this process alike.
+//
+// The file is opened for reading only, which is all flock needs, so a
+// process that may read the directory's files can take the locks.
 //
 // lockFile polls rather than block in flock, so that ctx can end the wait.
-func lockFile(ctx context.Context, path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+func lockFile(ctx context.Context, path string, mode os.FileMode) (*os.File, error) {
+	f, err := openLockFile(path, mode)
 	if err != nil {
 		return nil, err
 	}
@@ -61,5 +64,28 @@ func lockFile(ctx context.Context, path string) (*os.File, error) {
 		case <-timer.C:
 		}
 		wait = min(2*wait, maxLockWait)
+	}
+}
+
+// openLockFile opens the lock file at path for reading. If there is none,
+// it creates one with exactly mode, whatever the umask.
+func openLockFile(path string, mode os.FileMode) (*os.File, error) {
+	for {
+		f, err := os.Open(path)
+		if !errors.Is(err, os.ErrNotExist) {
+			return f, err
+		}
+		f, err = os.OpenFile(path, os.O_RDONLY|os.O_CREATE|os.O_EXCL, mode)
+		if errors.Is(err, os.ErrExist) {
+			continue // created meanwhile
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := f.Chmod(mode); err != nil {
+			f.Close()
+			return nil, err
+		}
+		return f, nil
 	}
 }

@@ -12,6 +12,6 @@ import (
 
 // lockFile fails: this system has no flock(2) in the standard library, and
 // a Store that could not exclude other processes would lose updates.
-func lockFile(context.Context, string) (*os.File, error) {
+func lockFile(context.Context, string, os.FileMode) (*os.File, error) {
 	return nil, fmt.Errorf("flock is not available on %s: %w", runtime.GOOS, errors.ErrUnsupported)
 }

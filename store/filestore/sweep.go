@@ -30,6 +30,8 @@ type sweeper struct {
 	mu        sync.Mutex
 	dir       *os.File  // open while a pass is under way
 	passStart time.Time // when the pass under way, or the last one, started
+	pass      uint64    // the index's stamp of the pass under way
+	complete  bool      // every entry of the pass so far was examined
 	next      time.Time // no batch before then
 }
 
@@ -52,6 +54,7 @@ func (w *sweeper) maybeRun(ctx context.Context, s *Store, now time.Time) {
 			return
 		}
 		w.dir, w.passStart = d, now
+		w.pass, w.complete = s.index.beginPass(), true
 	}
 	batch := w.batch
 	if batch <= 0 {
@@ -59,13 +62,19 @@ func (w *sweeper) maybeRun(ctx context.Context, s *Store, now time.Time) {
 	}
 	entries, err := w.dir.ReadDir(batch)
 	for _, e := range entries {
-		if _, err := s.removeExpired(ctx, e, now); err != nil && ctx.Err() != nil {
-			break
+		if _, err := s.removeExpired(ctx, e, now); err != nil {
+			w.complete = false
+			if ctx.Err() != nil {
+				break
+			}
 		}
 	}
 	if err != nil || len(entries) < batch {
 		// io.EOF, or a directory that can no longer be read: the pass
-		// is over.
+		// is over. If it met every file, those it did not meet are gone.
+		if w.complete && (err == nil || errors.Is(err, io.EOF)) {
+			s.index.endPass(w.pass)
+		}
 		w.dir.Close()
 		w.dir = nil
 		w.next = w.passStart.Add(sweepInterval)
@@ -86,6 +95,7 @@ func (s *Store) DeleteExpired(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("filestore: delete expired: %w", err)
 	}
 	defer d.Close()
+	pass := s.index.beginPass()
 	removed := 0
 	for {
 		entries, err := d.ReadDir(sweepBatch)
@@ -102,6 +112,7 @@ func (s *Store) DeleteExpired(ctx context.Context) (int, error) {
 			}
 		}
 		if errors.Is(err, io.EOF) {
+			s.index.endPass(pass)
 			return removed, nil
 		}
 		if err != nil {
@@ -114,7 +125,7 @@ func (s *Store) DeleteExpired(ctx context.Context) (int, error) {
 // session that has expired at now, or a temporary file older than
 // staleTemp. It reports whether it removed a session file. Files that
 // vanish meanwhile, and files that this package did not write, are no
-// error.
+// error. It tells the index of the live session files it meets.
 func (s *Store) removeExpired(ctx context.Context, e fs.DirEntry, now time.Time) (bool, error) {
 	name := e.Name()
 	path := filepath.Join(s.dir, name)
@@ -131,6 +142,9 @@ func (s *Store) removeExpired(ctx context.Context, e fs.DirEntry, now time.Time)
 	// A look without the lock first, since most files are live. A renewal
 	// in progress may tear what it reads; the look under the lock decides.
 	if h, err := readHeader(path); err != nil || !h.expired(now) {
+		if err == nil {
+			s.index.observe(name, h.expires)
+		}
 		return false, ignoreGone(ignoreCorrupt(err))
 	}
 	release, err := s.lock(ctx, stripeOf(name))
@@ -140,11 +154,15 @@ func (s *Store) removeExpired(ctx context.Context, e fs.DirEntry, now time.Time)
 	defer release()
 	h, err := readHeader(path)
 	if err != nil || !h.expired(now) {
+		if err == nil {
+			s.index.set(name, h.expires)
+		}
 		return false, ignoreGone(ignoreCorrupt(err))
 	}
 	if err := os.Remove(path); err != nil {
 		return false, ignoreGone(err)
 	}
+	s.index.remove(name)
 	return true, nil
 }
 

@@ -179,6 +179,7 @@ func Destroy(c *gin.Context) error {
 	}
 	switch s.state {
 	case loaded:
+		s.keepExpirySuffix()
 		if s.stored {
 			s.deletes = append(s.deletes, s.id)
 		}

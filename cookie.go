@@ -128,8 +128,9 @@ func (cfg *config) idFromRequest(r *http.Request) string {
 }
 
 // setCookieHeader builds the Set-Cookie header value for id, valid for
-// maxAge. An empty id, or maxAge <= 0, expires the cookie.
-func (cfg *config) setCookieHeader(id string, maxAge time.Duration, now time.Time) string {
+// maxAge, with the attributes suffix, and Max-Age and Expires if
+// persistent. An empty id, or maxAge <= 0, expires the cookie.
+func (cfg *config) setCookieHeader(id string, maxAge time.Duration, now time.Time, suffix string, persistent bool) string {
 	b := make([]byte, 0, 200)
 	b = append(b, cfg.cookieName...)
 	b = append(b, '=')
@@ -137,11 +138,11 @@ func (cfg *config) setCookieHeader(id string, maxAge time.Duration, now time.Tim
 		b = append(b, "; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"...)
 	} else {
 		b = append(b, cfg.cookieValue(id)...)
-		if cfg.persistent {
+		if persistent {
 			b = append(b, cfg.expiryAttrs(now.Unix(), int64((maxAge+time.Second-1)/time.Second))...)
 		}
 	}
-	b = append(b, cfg.cookieSuffix...)
+	b = append(b, suffix...)
 	return string(b)
 }
 

@@ -1,6 +1,7 @@
 package ginsession
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -262,13 +263,17 @@ func newConfig(o Options) *config {
 			}
 		}
 	}
-	cfg.cookieSuffix = cookieSuffix(cfg.cookieName, o.Cookie)
+	suffix, err := cookieSuffix(cfg.cookieName, o.Cookie)
+	if err != nil {
+		panic(err.Error())
+	}
+	cfg.cookieSuffix = suffix
 	return cfg
 }
 
 // cookieSuffix builds the attributes that are the same on every cookie the
-// middleware sends, checking each one.
-func cookieSuffix(name string, o CookieOptions) string {
+// middleware sends, checking each one. Its error names the field at fault.
+func cookieSuffix(name string, o CookieOptions) (string, error) {
 	var b strings.Builder
 	path := o.Path
 	if path == "" {
@@ -279,21 +284,21 @@ func cookieSuffix(name string, o CookieOptions) string {
 	switch lower := strings.ToLower(name); {
 	case strings.HasPrefix(lower, "__host-"):
 		if !o.Secure || o.Domain != "" || path != "/" {
-			panic(fmt.Sprintf("ginsession: Options.Cookie.Name %q needs Secure, no Domain and Path \"/\": browsers reject the cookie otherwise", name))
+			return "", fmt.Errorf("ginsession: Options.Cookie.Name %q needs Secure, no Domain and Path \"/\": browsers reject the cookie otherwise", name)
 		}
 	case strings.HasPrefix(lower, "__secure-"):
 		if !o.Secure {
-			panic(fmt.Sprintf("ginsession: Options.Cookie.Name %q needs Secure: browsers reject the cookie otherwise", name))
+			return "", fmt.Errorf("ginsession: Options.Cookie.Name %q needs Secure: browsers reject the cookie otherwise", name)
 		}
 	}
 	if !isAttrValue(path) {
-		panic(fmt.Sprintf("ginsession: Options.Cookie.Path %q has characters a cookie cannot carry", path))
+		return "", fmt.Errorf("ginsession: Options.Cookie.Path %q has characters a cookie cannot carry", path)
 	}
 	b.WriteString("; Path=")
 	b.WriteString(path)
 	if o.Domain != "" {
 		if !isAttrValue(o.Domain) || strings.ContainsAny(o.Domain, " /:") {
-			panic(fmt.Sprintf("ginsession: Options.Cookie.Domain %q is not a valid domain", o.Domain))
+			return "", fmt.Errorf("ginsession: Options.Cookie.Domain %q is not a valid domain", o.Domain)
 		}
 		b.WriteString("; Domain=")
 		b.WriteString(o.Domain)
@@ -311,20 +316,20 @@ func cookieSuffix(name string, o CookieOptions) string {
 		b.WriteString("; SameSite=Strict")
 	case http.SameSiteNoneMode:
 		if !o.Secure {
-			panic("ginsession: Options.Cookie.SameSite None needs Secure: browsers reject the cookie otherwise")
+			return "", errors.New("ginsession: Options.Cookie.SameSite None needs Secure: browsers reject the cookie otherwise")
 		}
 		b.WriteString("; SameSite=None")
 	case http.SameSiteDefaultMode:
 	default:
-		panic(fmt.Sprintf("ginsession: Options.Cookie.SameSite %d is not a known mode", o.SameSite))
+		return "", fmt.Errorf("ginsession: Options.Cookie.SameSite %d is not a known mode", o.SameSite)
 	}
 	if o.Partitioned {
 		if !o.Secure {
-			panic("ginsession: Options.Cookie.Partitioned needs Secure: browsers reject the cookie otherwise")
+			return "", errors.New("ginsession: Options.Cookie.Partitioned needs Secure: browsers reject the cookie otherwise")
 		}
 		b.WriteString("; Partitioned")
 	}
-	return b.String()
+	return b.String(), nil
 }
 
 // isToken reports whether s is a non-empty RFC 7230 token, as a cookie name

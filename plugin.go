@@ -64,10 +64,11 @@ const (
 // allocated when a handler first touches the session: a request that
 // never does costs a small struct.
 type session struct {
-	w   hookWriter
-	cfg *config
-	c   *gin.Context
-	mu  sync.Mutex
+	w     hookWriter
+	cfg   *config
+	c     *gin.Context
+	outer *session // the session of a middleware installed before this one
+	mu    sync.Mutex
 
 	state    loadState
 	reported bool // the ErrorHandler has run, or the handler took the error
@@ -107,8 +108,9 @@ type sessionData struct {
 	deletes    []string // IDs whose entries go at the next commit
 	sendCookie bool     // (re)send the cookie for id
 
-	expireCookie bool // tell the browser to drop its cookie (Destroy, emptied)
-	cookieIdx    int  // index of our Set-Cookie header line, or -1
+	expireCookie bool   // tell the browser to drop its cookie (Destroy, emptied)
+	expireSuffix string // the attributes of the cookie to drop, if not the default
+	cookieIdx    int    // index of our Set-Cookie header line, or -1
 
 	keyID, lastKey string // the last ID key was asked for, and its store key
 
@@ -156,6 +158,9 @@ func (cfg *config) handle(c *gin.Context) {
 	s.w = hookWriter{ResponseWriter: orig, s: s}
 	s.headersSent.Store(orig.Written())
 	c.Writer = &s.w
+	if outer, ok := c.Get(contextKey{}); ok { // another ginsession middleware
+		s.outer, _ = outer.(*session)
+	}
 	c.Set(contextKey{}, s)
 	finished := false
 	defer func() {
@@ -300,7 +305,8 @@ func (s *session) useLoaded(cookieID string, data []byte, version uint64, err er
 	if lazy && n > 0 {
 		s.raw = data // decoded on the first change; reads look values up in it
 	}
-	s.sendCookie = s.cfg.persistent && s.cfg.renewOnRead // rolling expiry: the browser's copy moves too
+	// Rolling expiry: the browser's copy moves too, if it has an expiry.
+	s.sendCookie = s.cfg.renewOnRead && (s.cfg.persistent || s.hasCookieOptions())
 	return LoadInfo{Outcome: LoadHit, Bytes: len(data)}
 }
 
@@ -382,6 +388,9 @@ func (s *session) change(o op) (err error, loadFailed bool) {
 		return err, true
 	}
 	s.decodeValues()
+	if o.kind == opClear {
+		s.keepExpirySuffix()
+	}
 	old, had := s.values[o.key]
 	changed, err := s.apply(&o)
 	if err != nil {
@@ -463,13 +472,18 @@ func (s *session) commitLocked() error {
 	if !s.headersSent.Load() {
 		switch {
 		case s.stored && s.sendCookie:
-			s.setCookie(s.cfg.setCookieHeader(s.id, s.ttl(now), now))
+			suffix, persistent := s.cookieAttrs()
+			s.setCookie(s.cfg.setCookieHeader(s.id, s.ttl(now), now, suffix, persistent))
 			s.sendCookie = false
 		case !s.stored && s.expireCookie:
 			// Only on Destroy or when this request emptied the session:
 			// expiring a merely stale cookie could race with, and erase,
 			// the new cookie a concurrent login just sent.
-			s.setCookie(s.cfg.setCookieHeader("", 0, now))
+			suffix := s.cfg.cookieSuffix
+			if s.expireSuffix != "" { // the attributes the browser's cookie was set with
+				suffix = s.expireSuffix
+			}
+			s.setCookie(s.cfg.setCookieHeader("", 0, now, suffix, false))
 			s.expireCookie = false
 		}
 	}
@@ -485,6 +499,10 @@ func (s *session) saveLocked(storeCtx func() context.Context, now time.Time) err
 		s.dirty, s.rewrite = false, false
 	}()
 	s.decodeValues()
+	if len(s.values) == 1 && s.hasCookieOptions() {
+		s.keepExpirySuffix()
+		clear(s.values) // cookie options alone are no session to keep
+	}
 	if len(s.values) == 0 {
 		if s.stored {
 			s.deletes = append(s.deletes, s.id)

@@ -162,6 +162,7 @@ type config struct {
 	renewOnRead  bool // rolling expiry on reads; see Options.RenewOnWriteOnly
 	disabled     bool // the store keeps nothing: store.KeepsNothing
 	observer     Observer
+	jsonDocs     bool // store JSON documents: the codec is JSON
 	maxSize      int
 	cookieName   string
 	cookieSuffix string // "; Path=/; HttpOnly; SameSite=Lax", fixed at New
@@ -209,6 +210,7 @@ func newConfig(o Options) *config {
 	if cfg.codec == nil {
 		cfg.codec = Msgpack
 	}
+	_, cfg.jsonDocs = cfg.codec.(jsonCodec)
 	if cfg.prefix == "" {
 		cfg.prefix = DefaultKeyPrefix
 	}

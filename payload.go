@@ -138,6 +138,10 @@ func payloadHeader(b []byte) (r reader, created int64, marks []byte, n uint64, e
 // payloadMarks returns the commit marks of an envelope that payloadHeader
 // accepts, aliasing b; nil for any other.
 func payloadMarks(b []byte) []byte {
+	if isJSONDoc(b) {
+		_, marks, _, _ := decodeJSONDoc(b)
+		return marks
+	}
 	_, _, marks, _, err := payloadHeader(b)
 	if err != nil {
 		return nil
@@ -159,6 +163,10 @@ func hasMark(marks []byte, mark uint64) bool {
 // decodePayload parses an envelope; created is in Unix nanoseconds. The
 // returned values alias b.
 func decodePayload(b []byte) (created int64, values map[string][]byte, err error) {
+	if isJSONDoc(b) {
+		created, _, values, err = decodeJSONDoc(b)
+		return created, values, err
+	}
 	r, created, _, n, err := payloadHeader(b)
 	if err != nil {
 		return 0, nil, err
@@ -196,6 +204,10 @@ const lazyValues = 16
 // and number of values. For a larger envelope it returns ok false and no
 // error: decode that one.
 func scanPayload(b []byte) (created int64, n int, ok bool, err error) {
+	if isJSONDoc(b) { // never looked up lazily
+		created, _, values, err := decodeJSONDoc(b)
+		return created, len(values), false, err
+	}
 	r, created, _, count, err := payloadHeader(b)
 	if err != nil {
 		return 0, 0, false, err

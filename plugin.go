@@ -284,10 +284,21 @@ func (s *session) useLoaded(cookieID string, data []byte, version uint64, err er
 		return LoadInfo{Outcome: LoadError, Err: s.loadErr}
 	}
 	s.state = loaded
-	created, n, lazy, err := scanPayload(data)
+	var created int64
+	var n int
+	var lazy bool
 	var values map[string][]byte
-	if err == nil && !lazy {
-		created, values, err = decodePayload(data)
+	var marks []byte
+	if isJSONDoc(data) {
+		created, marks, values, err = decodeJSONDoc(data)
+	} else {
+		created, n, lazy, err = scanPayload(data)
+		if err == nil && !lazy {
+			created, values, err = decodePayload(data)
+		}
+		if err == nil {
+			marks = payloadMarks(data)
+		}
 	}
 	if err != nil {
 		// Leave the entry alone (a newer version of this package may have
@@ -301,7 +312,7 @@ func (s *session) useLoaded(cookieID string, data []byte, version uint64, err er
 		return LoadInfo{Outcome: LoadExpired, Bytes: len(data)}
 	}
 	s.id, s.stored, s.version = cookieID, true, version
-	s.created, s.values, s.marks = created, values, payloadMarks(data)
+	s.created, s.values, s.marks = created, values, marks
 	if lazy && n > 0 {
 		s.raw = data // decoded on the first change; reads look values up in it
 	}
@@ -524,7 +535,7 @@ func (s *session) saveLocked(storeCtx func() context.Context, now time.Time) err
 		}
 		key := s.key(s.id)
 		marks, mark := s.nextMarks(nil)
-		payload := encodePayloadMarks(s.created, marks, s.values)
+		payload := s.cfg.encodePayload(s.created, marks, s.values)
 		s.stats.bytes = len(payload)
 		version, err := s.cfg.store.Save(storeCtx(), key, payload, 0, ttl)
 		if errors.Is(err, store.ErrConflict) {
@@ -545,7 +556,7 @@ func (s *session) saveLocked(storeCtx func() context.Context, now time.Time) err
 	key := s.key(s.id)
 	marks, mark := s.nextMarks(s.marks)
 	for attempt := 1; ; attempt++ {
-		payload := encodePayloadMarks(s.created, marks, s.values)
+		payload := s.cfg.encodePayload(s.created, marks, s.values)
 		s.stats.bytes = len(payload)
 		version, err := s.cfg.store.Save(storeCtx(), key, payload, s.version, ttl)
 		if err == nil {

@@ -11,7 +11,6 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/ginsession/ginsession/internal/sharedcache"
-	"github.com/ginsession/ginsession/store/memstore"
 )
 
 func TestAddVary(t *testing.T) {
@@ -68,7 +67,11 @@ func TestPrivateOnly(t *testing.T) {
 // cookie, whatever the handler set, and however the response is sent.
 func TestCacheHeaders(t *testing.T) {
 	t.Parallel()
-	a := newApp(t, Options{Store: memstore.New()})
+	forEachBackend(t, false, testCacheHeaders)
+}
+
+func testCacheHeaders(t *testing.T, b backend) {
+	a := newApp(t, Options{Store: b.store})
 	public := func(c *gin.Context) {
 		c.Header("Cache-Control", "public, max-age=600, s-maxage=3600")
 		c.Header("Vary", "Accept-Encoding")
@@ -127,51 +130,58 @@ func TestCacheHeaders(t *testing.T) {
 // one's session cookie or page, whatever Cache-Control the handlers chose.
 func TestSharedCacheNeverMixesSessions(t *testing.T) {
 	t.Parallel()
-	for _, cc := range []string{"", "public, max-age=600", "s-maxage=600", "max-age=0, must-revalidate", "no-cache"} {
-		t.Run(cc, func(t *testing.T) {
-			t.Parallel()
-			a := newApp(t, Options{Store: memstore.New()})
-			page := func(c *gin.Context) {
-				if cc != "" {
-					c.Header("Cache-Control", cc)
-				}
-				user, _ := Get[string](c, "user")
-				c.Header("ETag", `"same-for-everyone"`) // invites revalidation
-				c.String(http.StatusOK, "hello %q", user)
-			}
-			a.GET("/me", page)
-			a.GET("/first-visit", func(c *gin.Context) {
-				Update(c, "visits", func(n int) int { return n + 1 })
-				page(c)
+	forEachBackend(t, false, func(t *testing.T, b backend) {
+		for _, cc := range []string{"", "public, max-age=600", "s-maxage=600", "max-age=0, must-revalidate", "no-cache"} {
+			t.Run(cc, func(t *testing.T) {
+				sharedCacheVisitors(t, b, cc)
 			})
-			a.POST("/login", func(c *gin.Context) {
-				Regenerate(c)
-				Set(c, "user", c.Query("u"))
-				c.Status(http.StatusNoContent)
-			})
-			cache := &sharedcache.Cache{Origin: a, HeuristicTTL: time.Hour}
-			alice, bob := newBrowser(t, cache), newBrowser(t, cache)
+		}
+	})
+}
 
-			check := func(who *browser, rec *httptest.ResponseRecorder, wantUser string) {
-				t.Helper()
-				if want := fmt.Sprintf("hello %q", wantUser); rec.Body.String() != want {
-					t.Fatalf("got page %q, want %q (X-Cache %s)", rec.Body.String(), want, rec.Header().Get(sharedcache.StatusHeader))
-				}
-				if c := sessionCookie(rec); c != nil && who != alice && c.Value == alice.cookie() && c.Value != "" {
-					t.Fatalf("bob received alice's session cookie (X-Cache %s)", rec.Header().Get(sharedcache.StatusHeader))
-				}
-			}
-			check(bob, bob.do("GET", "/me"), "") // the anonymous page may be cached
-			check(alice, alice.do("GET", "/first-visit"), "")
-			alice.do("POST", "/login?u=alice")
-			for range 3 {
-				check(alice, alice.do("GET", "/me"), "alice")
-				check(bob, bob.do("GET", "/me"), "")
-				check(bob, bob.do("GET", "/first-visit"), "")
-			}
-			if bob.cookie() == alice.cookie() {
-				t.Fatal("bob holds alice's session")
-			}
-		})
+// sharedCacheVisitors runs two visitors through a shared cache in front of
+// an app whose pages set Cache-Control cc.
+func sharedCacheVisitors(t *testing.T, b backend, cc string) {
+	a := newApp(t, Options{Store: b.store})
+	page := func(c *gin.Context) {
+		if cc != "" {
+			c.Header("Cache-Control", cc)
+		}
+		user, _ := Get[string](c, "user")
+		c.Header("ETag", `"same-for-everyone"`) // invites revalidation
+		c.String(http.StatusOK, "hello %q", user)
+	}
+	a.GET("/me", page)
+	a.GET("/first-visit", func(c *gin.Context) {
+		Update(c, "visits", func(n int) int { return n + 1 })
+		page(c)
+	})
+	a.POST("/login", func(c *gin.Context) {
+		Regenerate(c)
+		Set(c, "user", c.Query("u"))
+		c.Status(http.StatusNoContent)
+	})
+	cache := &sharedcache.Cache{Origin: a, HeuristicTTL: time.Hour}
+	alice, bob := newBrowser(t, cache), newBrowser(t, cache)
+
+	check := func(who *browser, rec *httptest.ResponseRecorder, wantUser string) {
+		t.Helper()
+		if want := fmt.Sprintf("hello %q", wantUser); rec.Body.String() != want {
+			t.Fatalf("got page %q, want %q (X-Cache %s)", rec.Body.String(), want, rec.Header().Get(sharedcache.StatusHeader))
+		}
+		if c := sessionCookie(rec); c != nil && who != alice && c.Value == alice.cookie() && c.Value != "" {
+			t.Fatalf("bob received alice's session cookie (X-Cache %s)", rec.Header().Get(sharedcache.StatusHeader))
+		}
+	}
+	check(bob, bob.do("GET", "/me"), "") // the anonymous page may be cached
+	check(alice, alice.do("GET", "/first-visit"), "")
+	alice.do("POST", "/login?u=alice")
+	for range 3 {
+		check(alice, alice.do("GET", "/me"), "alice")
+		check(bob, bob.do("GET", "/me"), "")
+		check(bob, bob.do("GET", "/first-visit"), "")
+	}
+	if bob.cookie() == alice.cookie() {
+		t.Fatal("bob holds alice's session")
 	}
 }

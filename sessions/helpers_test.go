@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -115,18 +116,29 @@ func testPrefix(t *testing.T) string {
 // keyLog is a store that records the keys of the sessions saved to it.
 type keyLog struct {
 	store.Store
-	mu    sync.Mutex
-	saved []string
+	mu        sync.Mutex
+	saved     []string
+	conflicts int
 }
 
 func (l *keyLog) Save(ctx context.Context, key string, data []byte, version uint64, ttl time.Duration) (uint64, error) {
 	v, err := l.Store.Save(ctx, key, data, version, ttl)
-	if err == nil {
-		l.mu.Lock()
+	l.mu.Lock()
+	switch {
+	case err == nil:
 		l.saved = append(l.saved, key)
-		l.mu.Unlock()
+	case errors.Is(err, store.ErrConflict):
+		l.conflicts++
 	}
+	l.mu.Unlock()
 	return v, err
+}
+
+// conflictCount returns how many Saves lost a race.
+func (l *keyLog) conflictCount() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.conflicts
 }
 
 // keys returns the keys saved so far.

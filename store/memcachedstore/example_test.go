@@ -40,3 +40,20 @@ func ExampleWithDialer() {
 		}))
 	defer local.Close()
 }
+
+func ExampleNewServers() {
+	// Every process lists the same servers, in any order. Each session
+	// lives on one of them; if one fails, only its sessions are lost.
+	sessions, err := memcachedstore.NewServers([]string{
+		"cache-1.internal:11211",
+		"cache-2.internal:11211",
+		"cache-3.internal:11211",
+	}, memcachedstore.WithMaxConns(8)) // 8 connections to each server
+	if err != nil {
+		panic(err)
+	}
+	defer sessions.Close()
+
+	r := gin.New()
+	r.Use(ginsession.New(ginsession.Options{Store: sessions}))
+}

@@ -30,8 +30,17 @@
 // less than ttl + 2s; beyond 30 days it sends now + ttl as a Unix time,
 // capped at 2038-01-19, the last one memcached accepts.
 //
-// The store talks to one server. It does not spread keys over several
-// servers: consistent hashing is not included.
+// # Several servers
+//
+// NewServers spreads keys over several servers by rendezvous hashing:
+// each key lives on exactly one of them, chosen from the key and the
+// servers' addresses alone, so adding or removing a server moves only
+// that server's share of the keys. Each server has its own connection
+// pool. A server that is down or hangs fails the operations on its own
+// keys, which the other servers never take over: a session that moved to
+// another server while its own was unreachable would come back stale
+// when it returned. Operations on the other servers' keys go on as
+// before.
 package memcachedstore
 
 import (
@@ -94,13 +103,13 @@ var (
 // network is always "tcp".
 type DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
 
-// Store is a store.Store backed by one memcached server. It is safe for
-// concurrent use. Close it when done.
+// Store is a store.Store backed by one memcached server, or by several
+// that share the keys. It is safe for concurrent use. Close it when done.
 //
 // Its errors never contain keys: a key holds a session ID, which must not
 // end up in logs.
 type Store struct {
-	pool        *pool
+	servers     []*server
 	prefix      string
 	maxItemSize int
 }
@@ -125,10 +134,10 @@ func WithPrefix(prefix string) Option {
 	return func(c *config) { c.prefix = prefix }
 }
 
-// WithMaxConns sets how many connections the Store opens at most, which
-// is also how many operations it runs at once; others wait for a free
-// connection as long as their context allows. n < 1 means
-// DefaultMaxConns.
+// WithMaxConns sets how many connections the Store opens at most to each
+// server, which is also how many operations it runs at once on each;
+// others wait for a free connection to their server as long as their
+// context allows. n < 1 means DefaultMaxConns.
 func WithMaxConns(n int) Option {
 	return func(c *config) { c.maxConns = n }
 }
@@ -156,6 +165,24 @@ func WithDialer(dial DialFunc) Option {
 // New returns a Store that keeps sessions in the memcached server at addr
 // ("host:port"). It does not connect: the first operation does.
 func New(addr string, opts ...Option) *Store {
+	return newStore([]string{addr}, opts)
+}
+
+// NewServers returns a Store that spreads sessions over the memcached
+// servers at addrs ("host:port" each) by rendezvous hashing; see the
+// package documentation. Every process that shares the sessions must list
+// the same addresses, written the same way, in any order. Options apply to
+// each server: WithMaxConns bounds the connections to each. NewServers
+// does not connect; it returns an error if addrs is empty, or lists an
+// empty address or one address twice. With one address it is New.
+func NewServers(addrs []string, opts ...Option) (*Store, error) {
+	if err := validateAddrs(addrs); err != nil {
+		return nil, err
+	}
+	return newStore(addrs, opts), nil
+}
+
+func newStore(addrs []string, opts []Option) *Store {
 	var c config
 	for _, o := range opts {
 		o(&c)
@@ -172,17 +199,31 @@ func New(addr string, opts ...Option) *Store {
 	if c.dial == nil {
 		c.dial = (&net.Dialer{}).DialContext
 	}
-	return &Store{
-		pool:        newPool(addr, c.dial, c.maxConns, c.timeout, c.maxItemSize),
-		prefix:      c.prefix,
-		maxItemSize: c.maxItemSize,
+	s := &Store{prefix: c.prefix, maxItemSize: c.maxItemSize}
+	for _, addr := range addrs {
+		s.servers = append(s.servers, &server{
+			addr: addr,
+			seed: serverSeed(addr),
+			pool: newPool(addr, c.dial, c.maxConns, c.timeout, c.maxItemSize),
+		})
 	}
+	return s
 }
 
-// Close closes the Store's connections. Operations after Close fail with
-// ErrClosed; those under way finish first and then close theirs.
+// pool returns the connection pool of the server that holds k.
+func (s *Store) pool(k wireKey) *pool {
+	return serverFor(s.servers, k.text).pool
+}
+
+// Close closes the Store's connections to every server. Operations after
+// Close fail with ErrClosed; those under way finish first and then close
+// theirs.
 func (s *Store) Close() error {
-	return s.pool.close()
+	var errs []error
+	for _, srv := range s.servers {
+		errs = append(errs, srv.pool.close())
+	}
+	return errors.Join(errs...)
 }
 
 // Load implements store.Store with one mg command.
@@ -192,7 +233,7 @@ func (s *Store) Load(ctx context.Context, key string, ttl time.Duration) ([]byte
 	if ttl > 0 {
 		exp = expiry(ttl, time.Now())
 	}
-	rep, err := s.pool.roundTrip(ctx, func(w *bufio.Writer) { writeGet(w, k, exp) })
+	rep, err := s.pool(k).roundTrip(ctx, func(w *bufio.Writer) { writeGet(w, k, exp) })
 	if oversize := (*oversizeError)(nil); errors.As(err, &oversize) {
 		return nil, 0, opError("load", fmt.Errorf("%w: %w", ErrCorrupt, oversize))
 	}
@@ -228,7 +269,7 @@ func (s *Store) Save(ctx context.Context, key string, data []byte, version uint6
 			ErrTooLarge, len(data), size, s.maxItemSize))
 	}
 	exp := expiry(ttl, time.Now())
-	rep, err := s.pool.roundTrip(ctx, func(w *bufio.Writer) { writeSet(w, k, data, version, exp) })
+	rep, err := s.pool(k).roundTrip(ctx, func(w *bufio.Writer) { writeSet(w, k, data, version, exp) })
 	if err != nil {
 		return 0, opError("save", err)
 	}
@@ -252,7 +293,7 @@ func (s *Store) Save(ctx context.Context, key string, data []byte, version uint6
 // Delete implements store.Store with one md command.
 func (s *Store) Delete(ctx context.Context, key string) error {
 	k := encodeKey(s.prefix + key)
-	rep, err := s.pool.roundTrip(ctx, func(w *bufio.Writer) { writeDelete(w, k) })
+	rep, err := s.pool(k).roundTrip(ctx, func(w *bufio.Writer) { writeDelete(w, k) })
 	if err != nil {
 		return opError("delete", err)
 	}

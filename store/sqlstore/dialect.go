@@ -17,6 +17,11 @@ const (
 	// MySQL is MySQL or MariaDB. The statements use nothing that MySQL 5.7
 	// or MariaDB 10.3 lack; the tests run against MariaDB 10.11 only.
 	MySQL
+	// SQLite is a SQLite database file. The statements need SQLite 3.35 or
+	// later (for UPDATE ... RETURNING); the tests run against the SQLite
+	// that modernc.org/sqlite bundles. See the package documentation for
+	// how to open the database.
+	SQLite
 )
 
 // String returns the dialect's name.
@@ -26,6 +31,8 @@ func (d Dialect) String() string {
 		return "Postgres"
 	case MySQL:
 		return "MySQL"
+	case SQLite:
+		return "SQLite"
 	}
 	return fmt.Sprintf("Dialect(%d)", int(d))
 }
@@ -45,13 +52,16 @@ func detectDialect(d driver.Driver) (Dialect, bool) {
 		return Postgres, true
 	case "github.com/go-sql-driver/mysql":
 		return MySQL, true
+	case "modernc.org/sqlite", "github.com/mattn/go-sqlite3":
+		return SQLite, true
 	}
 	return 0, false
 }
 
 // tableName is what WithTable accepts. The limit leaves room for the
 // index name, the table's name with "_expires_at_idx" appended, within
-// the 63 bytes that PostgreSQL and the 64 that MySQL allow.
+// the 63 bytes that PostgreSQL and the 64 that MySQL allow (SQLite has
+// no limit).
 var tableName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,47}$`)
 
 // mysqlMaxKey is the length of the key column of the MySQL table.
@@ -61,14 +71,15 @@ const mysqlMaxKey = 255
 type statements struct {
 	// load selects data and version of a live row; args: key.
 	load string
-	// loadRenew (Postgres) renews a live row's expiry and returns its
+	// loadRenew (Postgres, SQLite) renews a live row's expiry and returns its
 	// data and version; args: key, ttl in microseconds.
 	loadRenew string
 	// renew (MySQL) renews the expiry of the row load returned; args: ttl
 	// in microseconds, key, version.
 	renew string
-	// create inserts a row unless a live one exists (Postgres: replacing
-	// an expired one); args: key, data, version, ttl in microseconds.
+	// create inserts a row unless a live one exists (Postgres, SQLite:
+	// replacing an expired one); args: key, data, version, ttl in
+	// microseconds.
 	create string
 	// replaceExpired (MySQL) overwrites an expired row; args: data,
 	// version, ttl in microseconds, key.
@@ -88,6 +99,8 @@ func newStatements(d Dialect, table string) statements {
 	switch d {
 	case Postgres:
 		return postgresStatements(`"`+table+`"`, `"`+table+`_expires_at_idx"`)
+	case SQLite:
+		return sqliteStatements(`"`+table+`"`, `"`+table+`_expires_at_idx"`)
 	default:
 		return mysqlStatements("`"+table+"`", "`"+table+"_expires_at_idx`")
 	}
@@ -149,6 +162,48 @@ func mysqlStatements(t, index string) statements {
 	expires_at datetime(6) NOT NULL,
 	INDEX ` + index + ` (expires_at)
 ) ENGINE=InnoDB`,
+		},
+	}
+}
+
+// sqliteNow is the current time in microseconds since the Unix epoch, by
+// SQLite's clock, which has millisecond resolution. SQLite computes 'now'
+// once per statement step, and a statement that writes takes the
+// database's write lock before it computes anything, so every use of
+// sqliteNow in a statement sees the same instant, one at which the
+// statement holds the lock. julianday() works in every SQLite version,
+// unlike unixepoch('subsec') (3.42); it is exact to well under a
+// millisecond, so rounding gives whole milliseconds.
+const sqliteNow = `(CAST(round((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER) * 1000)`
+
+// SQLite runs one writing statement at a time per database file, each
+// atomically, so every operation is a single statement whose outcome is
+// told by its changes() count or by RETURNING, as on PostgreSQL. expires_at
+// holds microseconds since the Unix epoch, UTC.
+func sqliteStatements(t, index string) statements {
+	const now = sqliteNow
+	return statements{
+		load: `SELECT data, version FROM ` + t + ` WHERE session_key = ? AND expires_at > ` + now,
+		loadRenew: `UPDATE ` + t + ` SET expires_at = ` + now + ` + ?2` +
+			` WHERE session_key = ?1 AND expires_at > ` + now + ` RETURNING data, version`,
+		create: `INSERT INTO ` + t + ` (session_key, data, version, expires_at) VALUES (?, ?, ?, ` + now + ` + ?)` +
+			` ON CONFLICT (session_key) DO UPDATE SET data = excluded.data, version = excluded.version, expires_at = excluded.expires_at` +
+			` WHERE ` + t + `.expires_at <= ` + now,
+		update: `UPDATE ` + t + ` SET data = ?, version = ?, expires_at = ` + now + ` + ?` +
+			` WHERE session_key = ? AND version = ? AND expires_at > ` + now,
+		delete: `DELETE FROM ` + t + ` WHERE session_key = ?`,
+		// One statement holds the write lock from start to end, so the
+		// rows the subquery picks are still expired when they go.
+		deleteExpired: `DELETE FROM ` + t + ` WHERE session_key IN (SELECT session_key FROM ` + t +
+			` WHERE expires_at <= ` + now + ` LIMIT ?)`,
+		createTable: []string{
+			`CREATE TABLE IF NOT EXISTS ` + t + ` (
+	session_key BLOB NOT NULL PRIMARY KEY,
+	data BLOB NOT NULL,
+	version INTEGER NOT NULL,
+	expires_at INTEGER NOT NULL
+)`,
+			`CREATE INDEX IF NOT EXISTS ` + index + ` ON ` + t + ` (expires_at)`,
 		},
 	}
 }

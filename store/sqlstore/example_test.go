@@ -53,8 +53,9 @@ func ExampleStore_DeleteExpired() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	// The store starts no goroutine of its own; the program runs the
-	// cleanup, here every five minutes until ctx ends.
+	// Without WithSweepInterval the store starts no goroutine of its own;
+	// here the program runs the cleanup, every five minutes until ctx
+	// ends, and logs how it went.
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	go func() {
@@ -73,4 +74,19 @@ func ExampleStore_DeleteExpired() {
 			}
 		}
 	}()
+}
+
+func ExampleWithSweepInterval() {
+	db, err := sql.Open("pgx", "postgres://app@db.example:5432/app")
+	if err != nil {
+		log.Fatal(err)
+	}
+	// The store deletes expired rows every ten minutes, from a goroutine
+	// of its own; failures are logged with slog.Default.
+	sessions, err := sqlstore.New(db, sqlstore.WithSweepInterval(10*time.Minute))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer sessions.Close() // stops the sweep; db stays open
+	_ = sessions           // ginsession.New(ginsession.Options{Store: sessions})
 }

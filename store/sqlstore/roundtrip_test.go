@@ -13,6 +13,7 @@ import (
 
 	"github.com/ginsession/ginsession/store"
 	"github.com/ginsession/ginsession/store/sqlstore"
+	"github.com/ginsession/ginsession/store/sqlstore/internal/sqltest"
 )
 
 // A turnProxy forwards TCP connections to a database server and counts
@@ -115,21 +116,21 @@ func TestRoundTrips(t *testing.T) {
 	type expected struct {
 		loadMissing, saveNew, loadRenew, load, saveExisting, saveStale, saveOverExpired, saveTaken, delete int
 	}
-	run := func(t *testing.T, b backend, want expected) {
-		proxy := newTurnProxy(t, b.addr)
-		db := b.open(t, proxy.addr())
+	run := func(t *testing.T, b sqltest.Backend, want expected) {
+		proxy := newTurnProxy(t, b.Addr)
+		db := b.Open(t, proxy.addr())
 		db.SetMaxOpenConns(1)
 		db.SetMaxIdleConns(1)
-		direct := b.open(t, "")
-		table, s := newTable(t, direct, sqlstore.WithDialect(b.dialect))
-		s, err := sqlstore.New(db, sqlstore.WithTable(table), sqlstore.WithDialect(b.dialect))
+		direct := b.Open(t, "")
+		table, s := sqltest.NewTable(t, direct, sqlstore.WithDialect(b.Dialect))
+		s, err := sqlstore.New(db, sqlstore.WithTable(table), sqlstore.WithDialect(b.Dialect))
 		if err != nil {
 			t.Fatal(err)
 		}
 		ctx := context.Background()
 		expire := func(key string) {
 			t.Helper()
-			if _, err := direct.ExecContext(ctx, fmt.Sprintf(b.expire, table)+" WHERE session_key = "+placeholder(b.dialect), []byte(key)); err != nil {
+			if _, err := direct.ExecContext(ctx, fmt.Sprintf(b.Expire, table)+" WHERE session_key = "+placeholder(b.Dialect), []byte(key)); err != nil {
 				t.Fatal(err)
 			}
 		}

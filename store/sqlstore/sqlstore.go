@@ -1,30 +1,38 @@
-// Package sqlstore keeps sessions in a table of a PostgreSQL, MySQL or
-// MariaDB database, through database/sql.
+// Package sqlstore keeps sessions in a table of a PostgreSQL, MySQL,
+// MariaDB or SQLite database, through database/sql.
 //
 // It is a Go module of its own, so that SQL drivers never reach programs
-// that use only the core module. It imports no driver itself: the program
-// opens a *sql.DB with the driver of its choice (github.com/jackc/pgx/v5/stdlib
-// or github.com/lib/pq for PostgreSQL, github.com/go-sql-driver/mysql for
-// MySQL and MariaDB) and hands it to New.
+// that use only the core module. Package sqlstore imports no driver: the
+// program opens a *sql.DB with the driver of its choice
+// (github.com/jackc/pgx/v5/stdlib or github.com/lib/pq for PostgreSQL,
+// github.com/go-sql-driver/mysql for MySQL and MariaDB, modernc.org/sqlite
+// for SQLite) and hands it to New. For SQLite, package sqlitedb in this
+// module opens a database file with modernc.org/sqlite, a driver in pure
+// Go (no cgo), and the settings that concurrent writers need; it is the
+// only package of the module that imports a driver, so programs that use
+// another database never compile it, nor download its source.
 //
 // Each session is one row of the table (default "ginsession_sessions"),
 // which CreateTable creates:
 //
-//	session_key  bytea / varbinary(255)   primary key, the key as given
-//	data         bytea / longblob         the payload
-//	version      bigint                   the version, as a signed 64-bit number
-//	expires_at   timestamptz / datetime(6) (UTC)   indexed, for DeleteExpired
+//	session_key  bytea / varbinary(255) / BLOB      primary key, the key as given
+//	data         bytea / longblob / BLOB            the payload
+//	version      bigint / bigint / INTEGER          the version, as a signed 64-bit number
+//	expires_at   timestamptz / datetime(6) (UTC) /  indexed, for DeleteExpired
+//	             INTEGER (microseconds since 1970, UTC)
 //
 // Expiry follows the database's clock, never the application's, so that
 // any number of application servers agree on it: every statement computes
-// times with the database's now() (PostgreSQL) or UTC_TIMESTAMP(6) (MySQL).
-// A ttl is passed in whole microseconds, rounded up.
+// times with the database's now() (PostgreSQL), UTC_TIMESTAMP(6) (MySQL)
+// or julianday('now') (SQLite, whose clock is that of the machine holding
+// the file, in milliseconds). A ttl is passed in whole microseconds,
+// rounded up.
 //
 // Every operation is one statement, except two on MySQL, which has no
 // RETURNING on UPDATE and no conditional upsert whose outcome can be told
 // from the number of rows it affected whatever the connection's flags:
 //
-//	                     PostgreSQL                   MySQL / MariaDB
+//	                     PostgreSQL, SQLite           MySQL / MariaDB
 //	Load, ttl <= 0       SELECT                       SELECT
 //	Load, ttl > 0        UPDATE ... RETURNING         SELECT, then UPDATE of the expiry
 //	                                                  if a row was found
@@ -38,9 +46,17 @@
 // DSN; two (prepare, then execute) with go-sql-driver/mysql's default. See
 // the README.
 //
-// Expired rows never load, and Save replaces them, but nothing deletes
-// them on its own: there is no background goroutine. Call DeleteExpired
-// from a periodic job.
+// SQLite lets one connection write at a time, database-wide, and each of
+// the statements above is atomic, so compare-and-set needs no transaction:
+// a Save is one conditional statement, and whether it changed a row says
+// whether it won. A statement that finds the database locked by another
+// connection, of this process or another, waits for it as long as the
+// connection's busy_timeout allows, which must therefore be set (sqlitedb
+// sets it); CreateTable refuses a connection without one.
+//
+// Expired rows never load, and Save replaces them, but by default nothing
+// deletes them: call DeleteExpired from a periodic job, or have the Store
+// do it with WithSweepInterval, and Close the Store when done with it.
 package sqlstore
 
 import (
@@ -67,6 +83,12 @@ const deleteBatch = 1000
 // holds version 0, which this package never writes.
 var ErrCorrupt = store.NewCorruptError("sqlstore: corrupt row")
 
+// ErrNoBusyTimeout is returned by CreateTable on SQLite when the
+// connection's busy_timeout is 0, as it is by default with
+// modernc.org/sqlite. Open the database with package sqlitedb, or add
+// _pragma=busy_timeout(5000) to the DSN.
+var ErrNoBusyTimeout = errors.New("sqlstore: the SQLite connection has no busy_timeout, so concurrent writes would fail with \"database is locked\"; open it with package sqlitedb, or add _pragma=busy_timeout(5000) to the DSN")
+
 // Store is a store.Store backed by a SQL table. It is safe for concurrent
 // use, also by other processes using the same table.
 //
@@ -78,6 +100,11 @@ type Store struct {
 	table   string
 	q       statements
 	batch   int // rows per statement of DeleteExpired
+
+	sweepInterval time.Duration                  // 0: no sweep
+	sweepReport   func(deleted int64, err error) // nil: log errors
+	stopSweep     context.CancelFunc             // nil without a sweep
+	sweepDone     chan struct{}                  // closed when the sweep has stopped
 }
 
 var _ store.Store = (*Store)(nil)
@@ -105,7 +132,8 @@ func WithTable(name string) Option {
 
 // New returns a Store that keeps sessions in a table of db. It does not
 // contact the database: call CreateTable, or create the table as the
-// README shows, before the first request. The Store never closes db.
+// README shows, before the first request. The Store never closes db. With
+// WithSweepInterval, New starts a goroutine that Close stops.
 func New(db *sql.DB, opts ...Option) (*Store, error) {
 	if db == nil {
 		return nil, errors.New("sqlstore: the *sql.DB is nil")
@@ -121,21 +149,34 @@ func New(db *sql.DB, opts ...Option) (*Store, error) {
 		}
 		s.dialect = d
 	}
-	if s.dialect != Postgres && s.dialect != MySQL {
+	if s.dialect != Postgres && s.dialect != MySQL && s.dialect != SQLite {
 		return nil, fmt.Errorf("sqlstore: unknown %v", s.dialect)
 	}
 	if !tableName.MatchString(s.table) {
 		return nil, fmt.Errorf("sqlstore: table name %q is not a plain identifier of at most 48 bytes", s.table)
 	}
 	s.q = newStatements(s.dialect, s.table)
+	s.startSweep()
 	return s, nil
 }
 
 // CreateTable creates the table and its index on expires_at unless they
 // exist. It does not change a table that exists. On PostgreSQL it holds a
 // transaction-scoped advisory lock meanwhile, so that servers starting at
-// the same time don't trip over each other's CREATE TABLE.
+// the same time don't trip over each other's CREATE TABLE. On SQLite it
+// first checks that the connection waits for locks (PRAGMA busy_timeout
+// is not 0), and fails otherwise: without it, any two concurrent writes
+// would make one fail at once with "database is locked".
 func (s *Store) CreateTable(ctx context.Context) error {
+	if s.dialect == SQLite {
+		var ms int64
+		if err := s.db.QueryRowContext(ctx, `PRAGMA busy_timeout`).Scan(&ms); err != nil {
+			return fmt.Errorf("sqlstore: create table: %w", err)
+		}
+		if ms <= 0 {
+			return ErrNoBusyTimeout
+		}
+	}
 	if err := s.createTable(ctx); err != nil {
 		return fmt.Errorf("sqlstore: create table: %w", err)
 	}
@@ -170,16 +211,16 @@ func (s *Store) createTable(ctx context.Context) error {
 }
 
 // Load implements store.Store. With ttl > 0 it renews the expiry: in the
-// same statement on PostgreSQL, in a second one on MySQL (only when the
-// row exists), which renews the row only if it still holds the version
-// that was read.
+// same statement on PostgreSQL and SQLite, in a second one on MySQL (only
+// when the row exists), which renews the row only if it still holds the
+// version that was read.
 func (s *Store) Load(ctx context.Context, key string, ttl time.Duration) ([]byte, uint64, error) {
 	var (
 		data    []byte
 		version int64
 		err     error
 	)
-	if ttl > 0 && s.dialect == Postgres {
+	if ttl > 0 && s.dialect != MySQL {
 		err = s.db.QueryRowContext(ctx, s.q.loadRenew, []byte(key), micros(ttl)).Scan(&data, &version)
 	} else {
 		err = s.db.QueryRowContext(ctx, s.q.load, []byte(key)).Scan(&data, &version)
@@ -273,7 +314,8 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 // it deleted. Expired sessions never load whether or not their rows are
 // deleted, but nothing else deletes them, so a program should call
 // DeleteExpired periodically, every few minutes say, from one server or
-// from all (concurrent calls are safe). It deletes in statements of at
+// from all (concurrent calls are safe), or let the Store call it with
+// WithSweepInterval. It deletes in statements of at
 // most 1000 rows each, so that no statement holds many locks for long,
 // until a statement deletes fewer; ctx can stop it between statements.
 func (s *Store) DeleteExpired(ctx context.Context) (int64, error) {

@@ -1,0 +1,76 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+)
+
+// WithSweepInterval makes the Store delete the rows of expired sessions
+// every d, with DeleteExpired, from a goroutine of its own that New starts
+// and Close stops. The first sweep runs d after New, so create the table
+// before then. Each server of an application may sweep, since concurrent
+// sweeps are safe, but one is enough. A d of zero or less, the default,
+// starts no goroutine: the program calls DeleteExpired itself.
+func WithSweepInterval(d time.Duration) Option {
+	return func(s *Store) { s.sweepInterval = d }
+}
+
+// WithSweepReport sets a function that the sweep of WithSweepInterval
+// calls after each pass with how many rows it deleted and the error that
+// ended the pass early, if any. It runs on the sweep's goroutine, and the
+// next pass waits for it to return. By default a failed pass is logged
+// with slog.Default, at level Warn, and nothing else is reported. A pass
+// that Close interrupts is not reported.
+func WithSweepReport(f func(deleted int64, err error)) Option {
+	return func(s *Store) { s.sweepReport = f }
+}
+
+// startSweep starts the sweep goroutine if WithSweepInterval asked for
+// one.
+func (s *Store) startSweep() {
+	if s.sweepInterval <= 0 {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopSweep, s.sweepDone = cancel, make(chan struct{})
+	go s.sweep(ctx)
+}
+
+// sweep calls DeleteExpired every sweepInterval until ctx is canceled.
+func (s *Store) sweep(ctx context.Context) {
+	defer close(s.sweepDone)
+	tick := time.NewTicker(s.sweepInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		n, err := s.DeleteExpired(ctx)
+		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			return // Close interrupted the pass
+		}
+		switch {
+		case s.sweepReport != nil:
+			s.sweepReport(n, err)
+		case err != nil:
+			slog.Default().Warn("sqlstore: sweep of expired sessions failed", "table", s.table, "deleted", n, "err", err)
+		}
+	}
+}
+
+// Close stops the sweep that WithSweepInterval started: it cancels a pass
+// under way and returns once the sweep's goroutine has exited. It does not
+// close the *sql.DB, which belongs to the caller, and the Store itself
+// stays usable. Close always returns nil; calling it again, concurrently,
+// or on a Store without a sweep does nothing.
+func (s *Store) Close() error {
+	if s.stopSweep != nil {
+		s.stopSweep()
+		<-s.sweepDone
+	}
+	return nil
+}

@@ -8,10 +8,10 @@ import (
 // Responses and shared caches (RFC 9111).
 //
 // A response whose handler used the session depends on what carries the
-// session ID, so it gets "Vary: Cookie": a cache that stores it serves it
+// session ID, so it gets "Vary: Cookie" (or Vary on Options.Header): a cache that stores it serves it
 // only to requests with the same Cookie header. That is not enough for a
 // response that carries the middleware's Set-Cookie (a new or renewed ID,
-// or the order to drop one): a shared cache that stored it would hand the
+// or the order to drop one; likewise the ID header): a shared cache that stored it would hand the
 // ID to every later visitor with the same cookies, which includes everyone
 // who has none. Such a response gets "Cache-Control: private" (RFC 9111
 // §5.2.2.7: a shared cache MUST NOT store it), and loses "public" and
@@ -25,8 +25,12 @@ func (s *session) cacheHeaders(h http.Header) {
 	if s.cfg.disabled {
 		return // no cookie is read or sent
 	}
-	addVary(h, "Cookie")
-	if s.sessionData != nil && s.cookieIdx >= 0 {
+	if s.cfg.header != "" {
+		addVary(h, s.cfg.header)
+	} else {
+		addVary(h, "Cookie")
+	}
+	if s.sessionData != nil && (s.cookieIdx >= 0 || s.idSent) {
 		privateOnly(h)
 	}
 }

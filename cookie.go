@@ -99,11 +99,11 @@ func (cfg *config) cookieValue(id string) string {
 // signature checks.
 const maxSessionCookies = 4
 
-// idFromRequest returns the first valid session ID among the first
+// idFromCookies returns the first valid session ID among the first
 // maxSessionCookies cookies with the configured name, or "". It splits the
 // Cookie headers as net/http's Request.CookiesNamed does, quotes included,
 // but without allocating: the ID is a substring of the header.
-func (cfg *config) idFromRequest(r *http.Request) string {
+func (cfg *config) idFromCookies(r *http.Request) string {
 	seen := 0
 	for _, line := range r.Header["Cookie"] {
 		for line != "" {

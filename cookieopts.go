@@ -40,6 +40,9 @@ var ErrCookieOptions = errors.New("ginsession: invalid cookie options")
 // one wins.
 func SetCookieOptions(c *gin.Context, o CookieOptions) error {
 	s := from(c)
+	if s.cfg.header != "" {
+		return fmt.Errorf("%w: the session ID travels in the %s header, not a cookie", ErrCookieOptions, s.cfg.header)
+	}
 	if o.Name != "" && o.Name != s.cfg.cookieName {
 		return fmt.Errorf("%w: the name %q is not this session's cookie %q", ErrCookieOptions, o.Name, s.cfg.cookieName)
 	}
@@ -116,14 +119,14 @@ func (s *session) keepExpirySuffix() {
 }
 
 // Named returns a context through which the accessors use the session of
-// the middleware whose cookie is named name, for a request that passes
-// through several ginsession middlewares (the accessors on c itself use the
-// one installed last, nearest the handler). It panics if no middleware on
-// the request has that cookie name.
+// the middleware whose cookie (or Options.Header) is named name, for a
+// request that passes through several ginsession middlewares (the
+// accessors on c itself use the one installed last, nearest the handler).
+// It panics if no middleware on the request has that name.
 func Named(c *gin.Context, name string) *gin.Context {
 	inner := from(c)
 	for s := inner; s != nil; s = s.outer {
-		if s.cfg.cookieName != name {
+		if s.cfg.idName() != name {
 			continue
 		}
 		if s == inner {
@@ -133,7 +136,7 @@ func Named(c *gin.Context, name string) *gin.Context {
 		cp.Set(contextKey{}, s)
 		return cp
 	}
-	panic(fmt.Sprintf("ginsession: no session middleware with the cookie name %q on this request", name))
+	panic(fmt.Sprintf("ginsession: no session middleware with the cookie or header %q on this request", name))
 }
 
 // Commit saves the session's changes now instead of just before the

@@ -1084,6 +1084,7 @@ func TestOptionsValidation(t *testing.T) {
 		{"short lifetime", Options{Lifetime: time.Millisecond}, "Lifetime"},
 		{"sub-second absolute", Options{AbsoluteTimeout: time.Millisecond}, "AbsoluteTimeout"},
 		{"negative max size", Options{MaxSize: -1}, "MaxSize"},
+		{"header name", Options{Header: "X Token"}, "Options.Header"},
 		{"__Host- without Secure", Options{Cookie: CookieOptions{Name: "__Host-sid"}}, "Secure"},
 		{"__Host- with Domain", Options{Cookie: CookieOptions{Name: "__Host-sid", Secure: true, Domain: "shop.test"}}, "Domain"},
 		{"__Host- with Path", Options{Cookie: CookieOptions{Name: "__host-sid", Secure: true, Path: "/app"}}, "Path"},

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/textproto"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -80,6 +81,18 @@ type Options struct {
 
 	// Cookie sets the session cookie's name and attributes.
 	Cookie CookieOptions
+
+	// Header, if set, carries the session ID in this request header
+	// instead of a cookie, for API clients that keep no cookies; Cookie is
+	// then unused. A response carries the header when the ID is new or
+	// changed (a first write, Regenerate), and carries it empty when the
+	// session ended (Destroy): the client then drops its token.
+	// "Authorization" means "Authorization: Bearer <token>" both ways.
+	// SigningKeys apply as for cookies; the ID is never read from the
+	// query string. Responses that use the session get Vary on the
+	// header. Two middlewares, one with a cookie and one with a header,
+	// may share one store.
+	Header string
 
 	// SigningKeys, if set, make the cookie carry an HMAC-SHA256 signature
 	// of the session ID. The first key signs; every key verifies, so a
@@ -162,7 +175,9 @@ type config struct {
 	renewOnRead  bool // rolling expiry on reads; see Options.RenewOnWriteOnly
 	disabled     bool // the store keeps nothing: store.KeepsNothing
 	observer     Observer
-	jsonDocs     bool // store JSON documents: the codec is JSON
+	jsonDocs     bool   // store JSON documents: the codec is JSON
+	header       string // Options.Header, canonical; "" for a cookie
+	bearer       bool   // header is Authorization: "Bearer <token>"
 	maxSize      int
 	cookieName   string
 	cookieSuffix string // "; Path=/; HttpOnly; SameSite=Lax", fixed at New
@@ -233,6 +248,14 @@ func newConfig(o Options) *config {
 		cfg.maxSize = DefaultMaxSize
 	case cfg.maxSize < 0:
 		panic("ginsession: Options.MaxSize is negative")
+	}
+	if o.Header != "" {
+		if !isToken(o.Header) {
+			panic(fmt.Sprintf("ginsession: Options.Header %q is not a valid header name", o.Header))
+		}
+		cfg.header = textproto.CanonicalMIMEHeaderKey(o.Header)
+		cfg.bearer = cfg.header == "Authorization"
+		cfg.persistent = false // a header has no expiry to renew
 	}
 	if cfg.cookieName == "" {
 		cfg.cookieName = DefaultCookieName

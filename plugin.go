@@ -111,6 +111,7 @@ type sessionData struct {
 	expireCookie bool   // tell the browser to drop its cookie (Destroy, emptied)
 	expireSuffix string // the attributes of the cookie to drop, if not the default
 	cookieIdx    int    // index of our Set-Cookie header line, or -1
+	idSent       bool   // the ID header (Options.Header) was set in the response
 
 	keyID, lastKey string // the last ID key was asked for, and its store key
 
@@ -317,7 +318,8 @@ func (s *session) useLoaded(cookieID string, data []byte, version uint64, err er
 		s.raw = data // decoded on the first change; reads look values up in it
 	}
 	// Rolling expiry: the browser's copy moves too, if it has an expiry.
-	s.sendCookie = s.cfg.renewOnRead && (s.cfg.persistent || s.hasCookieOptions())
+	// A header carries no expiry: it is sent only when the ID changes.
+	s.sendCookie = s.cfg.renewOnRead && s.cfg.header == "" && (s.cfg.persistent || s.hasCookieOptions())
 	return LoadInfo{Outcome: LoadHit, Bytes: len(data)}
 }
 
@@ -483,18 +485,13 @@ func (s *session) commitLocked() error {
 	if !s.headersSent.Load() {
 		switch {
 		case s.stored && s.sendCookie:
-			suffix, persistent := s.cookieAttrs()
-			s.setCookie(s.cfg.setCookieHeader(s.id, s.ttl(now), now, suffix, persistent))
+			s.sendID(s.ttl(now), now)
 			s.sendCookie = false
 		case !s.stored && s.expireCookie:
 			// Only on Destroy or when this request emptied the session:
 			// expiring a merely stale cookie could race with, and erase,
 			// the new cookie a concurrent login just sent.
-			suffix := s.cfg.cookieSuffix
-			if s.expireSuffix != "" { // the attributes the browser's cookie was set with
-				suffix = s.expireSuffix
-			}
-			s.setCookie(s.cfg.setCookieHeader("", 0, now, suffix, false))
+			s.dropID(now)
 			s.expireCookie = false
 		}
 	}

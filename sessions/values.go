@@ -93,6 +93,8 @@ func init() {
 //
 // The type is recorded under its import path and name, such as
 // "example.com/shop.User"; RegisterName records it under another name.
+// Two types declared inside functions of one package may share that name:
+// register types declared at package level.
 // value may be a pointer: the type it points to is registered. Register
 // panics on nil, on a type without a name that values could not be
 // rebuilt from anyway (an anonymous struct, a func, a channel, an

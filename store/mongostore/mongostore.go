@@ -75,6 +75,11 @@ var errUnacknowledged = errors.New("mongostore: save: the collection's write con
 type Store struct {
 	coll *mongo.Collection
 	now  func() time.Time
+
+	sweepInterval time.Duration                  // 0: no sweep
+	sweepReport   func(deleted int64, err error) // nil: log errors
+	stopSweep     context.CancelFunc             // nil without a sweep
+	sweepDone     chan struct{}                  // closed when the sweep has stopped
 }
 
 var _ store.Store = (*Store)(nil)
@@ -97,7 +102,8 @@ func WithClock(now func() time.Time) Option {
 // use coll's write concern, which must be acknowledged (not w: 0);
 // "majority" keeps a session through a failover.
 // Call EnsureIndexes once, for example at start-up, to have MongoDB evict
-// expired sessions.
+// expired sessions. With WithSweepInterval, New starts a goroutine that
+// Close stops; the Store never disconnects the client.
 func New(coll *mongo.Collection, opts ...Option) *Store {
 	s := &Store{
 		coll: coll.Clone(options.Collection().SetReadPreference(readpref.Primary())),
@@ -106,6 +112,7 @@ func New(coll *mongo.Collection, opts ...Option) *Store {
 	for _, o := range opts {
 		o(s)
 	}
+	s.startSweep()
 	return s
 }
 
@@ -129,7 +136,8 @@ func (s *Store) EnsureIndexes(ctx context.Context) error {
 // DeleteExpired deletes every session document that has expired, with
 // one delete command, and returns how many it deleted. It is only needed
 // where the TTL index of EnsureIndexes is not available, as on FerretDB
-// v1: there, call it now and then.
+// v1: there, call it now and then, or let the Store call it with
+// WithSweepInterval.
 func (s *Store) DeleteExpired(ctx context.Context) (int64, error) {
 	res, err := s.coll.DeleteMany(ctx, bson.D{{Key: fieldExpires, Value: notLive(s.nowMillis())}})
 	if err != nil {

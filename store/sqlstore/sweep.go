@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"time"
 )
@@ -50,7 +49,7 @@ func (s *Store) sweep(ctx context.Context) {
 		case <-tick.C:
 		}
 		n, err := s.DeleteExpired(ctx)
-		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		if ctx.Err() != nil {
 			return // Close interrupted the pass
 		}
 		switch {

@@ -260,11 +260,12 @@ type renamed struct{ N int }
 // version of this one) under a type name reads as the type registered
 // under that name, and in its generic form when no type is.
 func TestRegisterName(t *testing.T) {
-	old := value{T: "example.com/old.Thing"}
-	old.V, _ = ginsession.Msgpack.Marshal(renamed{N: 4})
-	if got := old.decode(); !reflect.DeepEqual(got, map[string]any{"N": int64(4)}) {
+	unknown := value{T: "example.com/never.Registered"}
+	unknown.V, _ = ginsession.Msgpack.Marshal(renamed{N: 4})
+	if got := unknown.decode(); !reflect.DeepEqual(got, map[string]any{"N": int64(4)}) {
 		t.Errorf("unknown type: decode = %#v, want its generic form", got)
 	}
+	old := value{T: "example.com/old.Thing", V: unknown.V}
 	RegisterName("example.com/old.Thing", renamed{})
 	if got := old.decode(); got != (renamed{N: 4}) {
 		t.Errorf("after RegisterName: decode = %#v, want renamed{4}", got)

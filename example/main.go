@@ -18,6 +18,8 @@
 //	-secure the shop is reached over HTTPS (e.g. through a TLS-terminating
 //	        proxy): cookies get the Secure attribute, and the CSRF cookie
 //	        is named __Host-csrf.
+//	-otel   print OpenTelemetry spans and metrics of the session loads and
+//	        commits to stdout, as JSON (the log goes to stderr).
 //
 // Environment:
 //
@@ -43,6 +45,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/ginsession/ginsession"
 	"github.com/ginsession/ginsession/store"
 	"github.com/ginsession/ginsession/store/memstore"
 	"github.com/ginsession/ginsession/store/nullstore"
@@ -72,6 +75,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, usage i
 	redisURL := fs.String("redis", getenv("REDIS_URL"), "Redis URL, e.g. redis://127.0.0.1:6379/0 (default $REDIS_URL); selects the Redis store")
 	storeKind := fs.String("store", "", "where sessions live: memory, redis or null (default: redis if a Redis URL is given, else memory)")
 	secure := fs.Bool("secure", false, "the shop is reached over HTTPS: Secure cookies, and a __Host-csrf cookie")
+	withOTel := fs.Bool("otel", false, "print OpenTelemetry spans and metrics of session loads and commits to stdout")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -102,6 +106,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, usage i
 	}
 	defer closeStore()
 
+	var observer ginsession.Observer
+	if *withOTel {
+		obs, shutdown, err := newOTel(otelOutput, kind)
+		if err != nil {
+			return err
+		}
+		// After the server has shut down: flush the last spans and metrics.
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := shutdown(ctx); err != nil {
+				log.Warn("OpenTelemetry shutdown", "err", err)
+			}
+		}()
+		observer = obs
+	}
+
 	// Listen first, so that a taken port is reported before the demo
 	// passwords are hashed.
 	ln, err := net.Listen("tcp", *addr)
@@ -110,7 +131,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, usage i
 	}
 	defer ln.Close() // in case newServer fails; Shutdown closes it otherwise
 	gin.SetMode(gin.ReleaseMode)
-	h, err := newServer(serverConfig{Store: st, StoreName: kind, Logger: log, Secret: secret, Secure: *secure})
+	h, err := newServer(serverConfig{Store: st, StoreName: kind, Logger: log, Secret: secret, Secure: *secure, Observer: observer})
 	if err != nil {
 		return err
 	}

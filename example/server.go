@@ -56,6 +56,9 @@ type serverConfig struct {
 	// proxy): both cookies get the Secure attribute, and the CSRF cookie
 	// is named "__Host-csrf".
 	Secure bool
+	// Observer, if set, is told about every session load and commit
+	// (ginsession.Options.Observer); -otel sets one.
+	Observer ginsession.Observer
 }
 
 // server holds what the handlers share.
@@ -104,6 +107,7 @@ func newServer(cfg serverConfig) (http.Handler, error) {
 		KeyPrefix: prefix + "session:",
 		Cookie:    ginsession.CookieOptions{Secure: cfg.Secure},
 		Logger:    log,
+		Observer:  cfg.Observer,
 	}))
 
 	// The stylesheet never touches the session, so serving it costs no

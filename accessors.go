@@ -164,8 +164,10 @@ func Regenerate(c *gin.Context) error {
 // Destroy ends the session: its entry is deleted from the store and the
 // browser is told to drop the cookie. The request goes on with a new, empty
 // session, so a handler may still Set values (they start a new session).
-// Destroy works even when the session could not be loaded. It returns
-// ErrRequestDone once the middleware has finished with the request.
+// A session not loaded yet is loaded first (one round trip), so that a
+// session bound by Login leaves its user's index; Destroy works even when
+// the session cannot be loaded. It returns ErrRequestDone once the
+// middleware has finished with the request.
 func Destroy(c *gin.Context) error {
 	s := from(c)
 	s.mu.Lock()
@@ -177,13 +179,22 @@ func Destroy(c *gin.Context) error {
 	if s.cfg.disabled {
 		return ErrSessionsDisabled
 	}
+	if s.state == notLoaded {
+		// Load it, to know which user's index lists it and which cookie
+		// attributes to expire; if the store fails, what the cookie names
+		// is still deleted, unread.
+		_ = s.loadLocked()
+	}
 	switch s.state {
 	case loaded:
 		s.keepExpirySuffix()
+		if b, ok := s.binding(); ok && s.stored {
+			s.unbind = &b
+		}
 		if s.stored {
 			s.deletes = append(s.deletes, s.id)
 		}
-	default: // not loaded, or failed: delete what the cookie names, unread
+	default: // the load failed: delete what the cookie names, unread
 		if id := s.cfg.idFromRequest(s.c.Request); id != "" {
 			s.deletes = append(s.deletes, id)
 		}

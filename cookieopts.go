@@ -94,20 +94,27 @@ func cookieOptions(raw []byte) (CookieOptions, bool) {
 // own. s.mu is held.
 func (s *session) hasCookieOptions() bool {
 	_, ok := s.value(cookieKey)
+	if !ok {
+		_, ok = s.value(rememberKey)
+	}
 	return ok
 }
 
 // cookieAttrs returns the attributes of the session's cookie, and whether
 // it is persistent. s.mu is held.
 func (s *session) cookieAttrs() (suffix string, persistent bool) {
+	suffix, persistent = s.cfg.cookieSuffix, s.cfg.persistent
 	if raw, ok := s.value(cookieKey); ok {
 		if o, ok := cookieOptions(raw); ok {
-			if suffix, err := cookieSuffix(s.cfg.cookieName, o); err == nil {
-				return suffix, !o.BrowserSession
+			if own, err := cookieSuffix(s.cfg.cookieName, o); err == nil {
+				suffix, persistent = own, !o.BrowserSession
 			}
 		}
 	}
-	return s.cfg.cookieSuffix, s.cfg.persistent
+	if remember, ok := s.remembered(); ok {
+		persistent = remember
+	}
+	return suffix, persistent
 }
 
 // keepExpirySuffix remembers the attributes of the cookie the browser

@@ -92,7 +92,7 @@ func TestObserver(t *testing.T) {
 		{func() { fl.failSave.Store(true); br.do("POST", "/set?v=z"); fl.failSave.Store(false) }, "load:hit:true: commit:error:true:0:unavailable"},
 		{func() { fl.failLoad.Store(true); br.do("GET", "/get"); fl.failLoad.Store(false) }, "load:error:false:unavailable"},
 		{func() { br.do("POST", "/set?v="+strings.Repeat("x", 400)) }, "load:hit:true:"}, // refused at the call
-		{func() { br.do("POST", "/destroy") }, "commit:deleted:false:0:"},                // Destroy needs no load
+		{func() { br.do("POST", "/destroy") }, "load:hit:true: commit:deleted:false:0:"}, // Destroy loads first
 		{func() { br.setCookie(newID()); br.do("GET", "/get") }, "load:miss:false:"},
 	}
 	for i, step := range steps {

@@ -109,6 +109,12 @@ type Options struct {
 	// Logger receives the middleware's log lines. Nil means slog.Default().
 	Logger *slog.Logger
 
+	// MaxUserSessions bounds how many sessions one user may have through
+	// Login: past it, a Login ends the user's least recently seen
+	// sessions, so that the user's index stays small and "log out
+	// everywhere" reaches every session. Zero means 50.
+	MaxUserSessions int
+
 	// Observer, if set, is told about every load and commit that reaches
 	// the store, for metrics and tracing (module
 	// github.com/ginsession/ginsession/otel provides one for
@@ -167,28 +173,29 @@ type CookieOptions struct {
 
 // config is Options with every default filled in and every value checked.
 type config struct {
-	store        store.Store
-	codec        Codec
-	prefix       string
-	lifetime     time.Duration
-	absolute     time.Duration
-	renewOnRead  bool // rolling expiry on reads; see Options.RenewOnWriteOnly
-	disabled     bool // the store keeps nothing: store.KeepsNothing
-	observer     Observer
-	jsonDocs     bool   // store JSON documents: the codec is JSON
-	header       string // Options.Header, canonical; "" for a cookie
-	bearer       bool   // header is Authorization: "Bearer <token>"
-	maxSize      int
-	cookieName   string
-	cookieSuffix string // "; Path=/; HttpOnly; SameSite=Lax", fixed at New
-	persistent   bool
-	keys         [][]byte
-	errorHandler func(*gin.Context, error)
-	log          *slog.Logger
-	attempts     int
-	storeTimeout time.Duration
-	now          func() time.Time // time.Now; tests replace it
-	idleFinish   func()           // nil; tests widen a race window with it
+	store           store.Store
+	codec           Codec
+	prefix          string
+	lifetime        time.Duration
+	absolute        time.Duration
+	renewOnRead     bool // rolling expiry on reads; see Options.RenewOnWriteOnly
+	disabled        bool // the store keeps nothing: store.KeepsNothing
+	observer        Observer
+	maxUserSessions int
+	jsonDocs        bool   // store JSON documents: the codec is JSON
+	header          string // Options.Header, canonical; "" for a cookie
+	bearer          bool   // header is Authorization: "Bearer <token>"
+	maxSize         int
+	cookieName      string
+	cookieSuffix    string // "; Path=/; HttpOnly; SameSite=Lax", fixed at New
+	persistent      bool
+	keys            [][]byte
+	errorHandler    func(*gin.Context, error)
+	log             *slog.Logger
+	attempts        int
+	storeTimeout    time.Duration
+	now             func() time.Time // time.Now; tests replace it
+	idleFinish      func()           // nil; tests widen a race window with it
 
 	expiry atomic.Pointer[expiryAttrs] // the last cookie expiry built; see expiryAttrs
 }
@@ -197,21 +204,22 @@ type config struct {
 // configuration a program cannot run with, as gin's constructors do.
 func newConfig(o Options) *config {
 	cfg := &config{
-		store:        o.Store,
-		codec:        o.Codec,
-		prefix:       o.KeyPrefix,
-		lifetime:     o.Lifetime,
-		absolute:     o.AbsoluteTimeout,
-		renewOnRead:  !o.RenewOnWriteOnly,
-		maxSize:      o.MaxSize,
-		observer:     o.Observer,
-		cookieName:   o.Cookie.Name,
-		persistent:   !o.Cookie.BrowserSession,
-		errorHandler: o.ErrorHandler,
-		log:          o.Logger,
-		attempts:     o.CommitAttempts,
-		storeTimeout: o.StoreTimeout,
-		now:          time.Now,
+		store:           o.Store,
+		codec:           o.Codec,
+		prefix:          o.KeyPrefix,
+		lifetime:        o.Lifetime,
+		absolute:        o.AbsoluteTimeout,
+		renewOnRead:     !o.RenewOnWriteOnly,
+		maxSize:         o.MaxSize,
+		observer:        o.Observer,
+		maxUserSessions: o.MaxUserSessions,
+		cookieName:      o.Cookie.Name,
+		persistent:      !o.Cookie.BrowserSession,
+		errorHandler:    o.ErrorHandler,
+		log:             o.Logger,
+		attempts:        o.CommitAttempts,
+		storeTimeout:    o.StoreTimeout,
+		now:             time.Now,
 	}
 	if cfg.log == nil {
 		cfg.log = slog.Default()
@@ -242,6 +250,12 @@ func newConfig(o Options) *config {
 		cfg.absolute = 0 // none
 	case cfg.absolute < time.Second:
 		panic(fmt.Sprintf("ginsession: Options.AbsoluteTimeout %v is below one second", cfg.absolute))
+	}
+	switch {
+	case cfg.maxUserSessions == 0:
+		cfg.maxUserSessions = DefaultMaxUserSessions
+	case cfg.maxUserSessions < 0:
+		panic("ginsession: Options.MaxUserSessions is negative")
 	}
 	switch {
 	case cfg.maxSize == 0:

@@ -117,6 +117,10 @@ type sessionData struct {
 
 	stats commitStats // what the last commit did, for the Observer
 
+	seenDue bool     // a bound session whose last-seen time is to be written
+	seen    *binding // written by this commit: update the user's index after it
+	unbind  *binding // a bound session ended by Destroy: drop it from its user's index
+
 	// Room for the common case, so that it allocates nothing more: one
 	// change to replay, one Set-Cookie line.
 	opsBuf      [1]op
@@ -312,10 +316,18 @@ func (s *session) useLoaded(cookieID string, data []byte, version uint64, err er
 		s.deletes = append(s.deletes, cookieID)
 		return LoadInfo{Outcome: LoadExpired, Bytes: len(data)}
 	}
+	if revoked(data, values) {
+		// Ended by RevokeSession: the client is told to drop its ID.
+		s.expireCookie = true
+		return LoadInfo{Outcome: LoadMiss, Bytes: len(data)}
+	}
 	s.id, s.stored, s.version = cookieID, true, version
 	s.created, s.values, s.marks = created, values, marks
 	if lazy && n > 0 {
 		s.raw = data // decoded on the first change; reads look values up in it
+	}
+	if b, ok := s.binding(); ok && now.Unix()-b.seen >= int64(seenResolution/time.Second) {
+		s.seenDue = true
 	}
 	// Rolling expiry: the browser's copy moves too, if it has an expiry.
 	// A header carries no expiry: it is sent only when the ID changes.
@@ -432,6 +444,9 @@ func (s *session) commitLocked() error {
 	if s.sessionData == nil || (s.state == notLoaded && len(s.deletes) == 0) {
 		return nil
 	}
+	if s.seenDue && s.state == loaded && s.stored && !s.rewrite {
+		s.noteSeen()
+	}
 	work := (s.state == loaded && (s.dirty || s.rewrite)) || len(s.deletes) > 0
 	cookie := !s.headersSent.Load() && (s.stored && s.sendCookie || !s.stored && s.expireCookie)
 	if !work && !cookie {
@@ -480,6 +495,9 @@ func (s *session) commitLocked() error {
 	}
 	if done != nil {
 		done(s.stats.info(err))
+	}
+	if err == nil && (s.seen != nil || s.unbind != nil) {
+		s.updateUserIndex(storeCtx())
 	}
 
 	if !s.headersSent.Load() {
@@ -572,9 +590,9 @@ func (s *session) saveLocked(storeCtx func() context.Context, now time.Time) err
 		}
 		backoff(attempt)
 		data, version, err := s.cfg.store.Load(storeCtx(), key, 0)
-		if errors.Is(err, store.ErrNotFound) {
-			// Destroyed, regenerated or expired by another request since
-			// this one loaded it: never bring it back.
+		if errors.Is(err, store.ErrNotFound) || err == nil && revoked(data, nil) {
+			// Destroyed, regenerated, revoked or expired by another
+			// request since this one loaded it: never bring it back.
 			s.cfg.log.Info("ginsession: session ended by another request; this request's changes are dropped")
 			s.stats.dropped = true
 			s.id, s.stored, s.version, s.values = "", false, 0, nil

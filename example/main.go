@@ -7,14 +7,17 @@
 //
 //	go run ./example                                   # in-process store
 //	go run ./example -redis redis://127.0.0.1:6379/0   # Redis: carts survive a restart
+//	go run ./example -store sqlite shop.db             # a SQLite file: the same, no server
 //
 // Flags:
 //
 //	-addr   listen address (default 127.0.0.1:8080)
 //	-redis  Redis URL; also read from REDIS_URL. Selects the Redis store.
-//	-store  memory, redis or null. null keeps nothing (sessions switched
-//	        off): every page still works, but the cart stays empty. The
-//	        default is redis when a Redis URL is given, memory otherwise.
+//	-store  memory, redis, null, or sqlite PATH. null keeps nothing
+//	        (sessions switched off): every page still works, but the cart
+//	        stays empty. sqlite keeps sessions and carts in the SQLite
+//	        file PATH (created if missing), through sqlstore. The default
+//	        is redis when a Redis URL is given, memory otherwise.
 //	-secure the shop is reached over HTTPS (e.g. through a TLS-terminating
 //	        proxy): cookies get the Secure attribute, and the CSRF cookie
 //	        is named __Host-csrf.
@@ -50,6 +53,8 @@ import (
 	"github.com/ginsession/ginsession/store/memstore"
 	"github.com/ginsession/ginsession/store/nullstore"
 	"github.com/ginsession/ginsession/store/redisstore"
+	"github.com/ginsession/ginsession/store/sqlstore"
+	"github.com/ginsession/ginsession/store/sqlstore/sqlitedb"
 )
 
 func main() {
@@ -73,11 +78,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, usage i
 	fs.SetOutput(usage)
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
 	redisURL := fs.String("redis", getenv("REDIS_URL"), "Redis URL, e.g. redis://127.0.0.1:6379/0 (default $REDIS_URL); selects the Redis store")
-	storeKind := fs.String("store", "", "where sessions live: memory, redis or null (default: redis if a Redis URL is given, else memory)")
+	storeKind := fs.String("store", "", "where sessions live: memory, redis, null, or sqlite PATH (default: redis if a Redis URL is given, else memory)")
 	secure := fs.Bool("secure", false, "the shop is reached over HTTPS: Secure cookies, and a __Host-csrf cookie")
 	withOTel := fs.Bool("otel", false, "print OpenTelemetry spans and metrics of session loads and commits to stdout")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	// -store sqlite takes the database file as the next argument; more
+	// flags may follow it.
+	var sqlitePath string
+	if *storeKind == "sqlite" && fs.NArg() > 0 {
+		sqlitePath = fs.Arg(0)
+		if err := fs.Parse(fs.Args()[1:]); err != nil {
+			return err
+		}
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %q", fs.Args())
@@ -100,7 +114,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, usage i
 			kind = "redis"
 		}
 	}
-	st, closeStore, err := openStore(ctx, kind, *redisURL)
+	st, closeStore, err := openStore(ctx, kind, *redisURL, sqlitePath)
 	if err != nil {
 		return err
 	}
@@ -167,7 +181,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, usage i
 
 // openStore returns the store the flags ask for and a function that
 // releases it.
-func openStore(ctx context.Context, kind, redisURL string) (store.Store, func(), error) {
+func openStore(ctx context.Context, kind, redisURL, sqlitePath string) (store.Store, func(), error) {
 	switch kind {
 	case "memory":
 		return memstore.New(), func() {}, nil
@@ -190,9 +204,41 @@ func openStore(ctx context.Context, kind, redisURL string) (store.Store, func(),
 			return nil, nil, fmt.Errorf("cannot reach Redis at %s (db %d): %w", opts.Addr, opts.DB, err)
 		}
 		return redisstore.New(client), func() { client.Close() }, nil
+	case "sqlite":
+		return openSQLite(ctx, sqlitePath)
 	default:
-		return nil, nil, fmt.Errorf("-store %q: want memory, redis or null", kind)
+		return nil, nil, fmt.Errorf("-store %q: want memory, redis or null, or sqlite PATH", kind)
 	}
+}
+
+// sweepInterval is how often the SQLite store deletes expired sessions.
+const sweepInterval = 10 * time.Minute
+
+// openSQLite opens the SQLite store in the file at path, creating the file
+// and the table if needed.
+func openSQLite(ctx context.Context, path string) (store.Store, func(), error) {
+	if path == "" {
+		return nil, nil, errors.New("-store sqlite needs the database file: -store sqlite PATH")
+	}
+	db, err := sqlitedb.Open(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("-store sqlite: %w", err)
+	}
+	st, err := sqlstore.New(db, sqlstore.WithSweepInterval(sweepInterval))
+	if err == nil {
+		err = st.CreateTable(ctx)
+	}
+	if err != nil {
+		if st != nil {
+			st.Close()
+		}
+		db.Close()
+		return nil, nil, fmt.Errorf("-store sqlite: %w", err)
+	}
+	return st, func() {
+		st.Close() // stops the sweep, then the connections go
+		db.Close()
+	}, nil
 }
 
 // logRequests logs one line per request: method, path, status, duration.

@@ -150,3 +150,37 @@ func TestCommit(t *testing.T) {
 		t.Fatalf("errors reached c.Errors: %v", errs)
 	}
 }
+
+// TestNewMany checks one middleware with several sessions: each keeps its
+// own, Named picks one, the last is the default, and a repeated name
+// panics.
+func TestNewMany(t *testing.T) {
+	t.Parallel()
+	st := memstore.New()
+	r := gin.New()
+	r.Use(NewMany(
+		Options{Store: st, Cookie: CookieOptions{Name: "a"}, KeyPrefix: testPrefix(t), Logger: quiet},
+		Options{Store: st, Cookie: CookieOptions{Name: "b"}, KeyPrefix: testPrefix(t), Logger: quiet},
+	))
+	r.POST("/set", func(c *gin.Context) {
+		Set(Named(c, "a"), "k", "in a")
+		Set(c, "k", "in b")
+		c.String(http.StatusOK, "ok") // both commit before this body
+	})
+	r.GET("/get", func(c *gin.Context) {
+		va, _ := Get[string](Named(c, "a"), "k")
+		vb, _ := Get[string](Named(c, "b"), "k")
+		c.String(http.StatusOK, "%s|%s", va, vb)
+	})
+	br := newBrowser(t, r)
+	if rec := br.do("POST", "/set"); len(rec.Result().Cookies()) != 2 {
+		t.Fatalf("cookies %v", rec.Result().Cookies())
+	}
+	wantBody(t, br.do("GET", "/get"), 200, "in a|in b")
+	defer func() {
+		if recover() == nil {
+			t.Fatal("NewMany with a repeated cookie name did not panic")
+		}
+	}()
+	NewMany(Options{Store: st}, Options{Store: st})
+}

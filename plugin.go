@@ -158,15 +158,7 @@ type op struct {
 }
 
 func (cfg *config) handle(c *gin.Context) {
-	s := &session{cfg: cfg, c: c}
-	orig := c.Writer
-	s.w = hookWriter{ResponseWriter: orig, s: s}
-	s.headersSent.Store(orig.Written())
-	c.Writer = &s.w
-	if outer, ok := c.Get(contextKey{}); ok { // another ginsession middleware
-		s.outer, _ = outer.(*session)
-	}
-	c.Set(contextKey{}, s)
+	s, orig := cfg.install(c)
 	finished := false
 	defer func() {
 		c.Writer = orig
@@ -177,6 +169,61 @@ func (cfg *config) handle(c *gin.Context) {
 	c.Next()
 	finished = true
 	s.finish()
+}
+
+// install puts a session for the request in c, with its writer hook, and
+// returns it and the writer it wraps.
+func (cfg *config) install(c *gin.Context) (*session, gin.ResponseWriter) {
+	s := &session{cfg: cfg, c: c}
+	orig := c.Writer
+	s.w = hookWriter{ResponseWriter: orig, s: s}
+	s.headersSent.Store(orig.Written())
+	c.Writer = &s.w
+	if outer, ok := c.Get(contextKey{}); ok { // another ginsession middleware
+		s.outer, _ = outer.(*session)
+	}
+	c.Set(contextKey{}, s)
+	return s, orig
+}
+
+// NewMany returns one middleware that does what New(opts[0]), ...,
+// New(opts[len(opts)-1]) installed in that order would: a session for each,
+// each with its own cookie (or header), which Named tells apart; the
+// accessors on the *gin.Context use the last. It panics as New does, and
+// if two of them carry the ID under the same name.
+func NewMany(opts ...Options) gin.HandlerFunc {
+	cfgs := make([]*config, len(opts))
+	seen := make(map[string]bool, len(opts))
+	for i, o := range opts {
+		cfgs[i] = newConfig(o)
+		if name := cfgs[i].idName(); seen[name] {
+			panic(fmt.Sprintf("ginsession: NewMany: two sessions carried by %q", name))
+		} else {
+			seen[name] = true
+		}
+	}
+	return func(c *gin.Context) {
+		sessions := make([]*session, len(cfgs))
+		origs := make([]gin.ResponseWriter, len(cfgs))
+		for i, cfg := range cfgs {
+			sessions[i], origs[i] = cfg.install(c)
+		}
+		finished := false
+		defer func() {
+			c.Writer = origs[0]
+			if !finished { // a handler panicked: commit nothing
+				for _, s := range sessions {
+					s.done.Store(true)
+				}
+			}
+		}()
+		c.Next()
+		finished = true
+		for i := len(sessions) - 1; i >= 0; i-- { // innermost first, as nested middlewares return
+			c.Writer = origs[i]
+			sessions[i].finish()
+		}
+	}
 }
 
 // from returns the request's session. Using an accessor without the

@@ -259,7 +259,7 @@ func TestFlashKeys(t *testing.T) {
 // name panics; a request that only calls Default stores nothing.
 func TestDefault(t *testing.T) {
 	r := gin.New()
-	r.Use(SessionsMany([]string{"a", "b"}, ginsession.Options{Store: memstore.New()})...)
+	r.Use(SessionsMany([]string{"a", "b"}, ginsession.Options{Store: memstore.New()}))
 	r.GET("/", func(c *gin.Context) {
 		if Default(c) != Default(c) || DefaultMany(c, "a") != DefaultMany(c, "a") {
 			t.Error("Default returns a new Session each time")

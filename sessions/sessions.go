@@ -84,8 +84,8 @@
 //
 // # Several sessions
 //
-// SessionsMany and SessionsManyStores return a chain of middlewares, one
-// per name: install them with r.Use(sessions.SessionsMany(names, opts)...).
+// SessionsMany and SessionsManyStores return one middleware for a session
+// per name: install it with r.Use(sessions.SessionsMany(names, opts)).
 // Each name is the name of its session's cookie, and its sessions are kept
 // under a KeyPrefix of their own, Options.KeyPrefix followed by the name and
 // a colon, so that the sessions of different names never meet in the store.
@@ -168,12 +168,12 @@ func Sessions(name string, opts ginsession.Options) gin.HandlerFunc {
 	return ginsession.New(opts)
 }
 
-// SessionsMany returns one middleware per name, all with opts, to be
-// installed together: r.Use(sessions.SessionsMany(names, opts)...). The
+// SessionsMany returns the middleware for one session per name, all with
+// opts: r.Use(sessions.SessionsMany(names, opts)). The
 // session of each name has its own cookie, named name, and is stored under
 // opts.KeyPrefix (ginsession's default if empty) followed by name and a
 // colon. It panics if a name repeats.
-func SessionsMany(names []string, opts ginsession.Options) gin.HandlersChain {
+func SessionsMany(names []string, opts ginsession.Options) gin.HandlerFunc {
 	list := make([]SessionStore, len(names))
 	for i, name := range names {
 		list[i] = SessionStore{Name: name, Options: opts}
@@ -184,8 +184,8 @@ func SessionsMany(names []string, opts ginsession.Options) gin.HandlersChain {
 // SessionsManyStores is SessionsMany with options, and so a store, of
 // each session's own. Each session is stored under its Options.KeyPrefix
 // followed by its name and a colon.
-func SessionsManyStores(sessionStores []SessionStore) gin.HandlersChain {
-	chain := make(gin.HandlersChain, 0, len(sessionStores))
+func SessionsManyStores(sessionStores []SessionStore) gin.HandlerFunc {
+	all := make([]ginsession.Options, 0, len(sessionStores))
 	seen := make(map[string]bool, len(sessionStores))
 	for _, ss := range sessionStores {
 		if seen[ss.Name] {
@@ -198,9 +198,10 @@ func SessionsManyStores(sessionStores []SessionStore) gin.HandlersChain {
 			prefix = ginsession.DefaultKeyPrefix
 		}
 		opts.KeyPrefix = prefix + ss.Name + ":"
-		chain = append(chain, Sessions(ss.Name, opts))
+		opts.Cookie.Name = ss.Name
+		all = append(all, opts)
 	}
-	return chain
+	return ginsession.NewMany(all...)
 }
 
 // Default returns the session of the request: that of the session

@@ -202,7 +202,7 @@ func testOptions(t *testing.T, b backend) {
 func testMany(t *testing.T, b backend) {
 	opts, log := b.options(t)
 	r := gin.New()
-	r.Use(SessionsMany([]string{"a", "b"}, opts)...)
+	r.Use(SessionsMany([]string{"a", "b"}, opts))
 	r.GET("/set", func(c *gin.Context) {
 		sa := DefaultMany(c, "a")
 		sa.Set("hello", "world")
@@ -245,7 +245,7 @@ func testManyStores(t *testing.T, b backend) {
 	optsA, logA := b.options(t)
 	optsB, logB := b.options(t)
 	r := gin.New()
-	r.Use(SessionsManyStores([]SessionStore{{"a", optsA}, {"b", optsB}})...)
+	r.Use(SessionsManyStores([]SessionStore{{"a", optsA}, {"b", optsB}}))
 	r.GET("/set", func(c *gin.Context) {
 		DefaultMany(c, "a").Set("hello", "world")
 		DefaultMany(c, "b").Set("foo", "bar")

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -328,5 +329,54 @@ func testConcurrentCompareAndSet(e *env) {
 	data, _ := e.load(k, 0)
 	if string(data) != strconv.Itoa(writers) {
 		e.t.Fatalf("counter = %q after %d concurrent increments; want %d", data, writers, writers)
+	}
+}
+
+// testConcurrentAppend is what a user's session index does: many writers
+// each add their own item to one list by compare-and-set, starting from no
+// entry, and none is lost. Keys have the shape ginsession gives them
+// (a prefix with colons, then 43 base64url characters).
+func testConcurrentAppend(e *env) {
+	const writers = 20
+	k := e.key("user:" + strings.Repeat("A-_z", 10) + "xyz")
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for i := range writers {
+		wg.Go(func() {
+			item := fmt.Sprintf("session-%02d;", i)
+			for attempt := 0; ; attempt++ {
+				if attempt == 10000 {
+					e.t.Errorf("no successful Save of %q in %d attempts", item, attempt)
+					return
+				}
+				data, v, err := e.s.Load(ctx, k, 0)
+				switch {
+				case errors.Is(err, store.ErrNotFound):
+					data, v = nil, 0
+				case err != nil:
+					e.t.Error(err)
+					return
+				}
+				_, err = e.s.Save(ctx, k, append(data, item...), v, longTTL)
+				if err == nil {
+					return
+				}
+				if !errors.Is(err, store.ErrConflict) {
+					e.t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	data, _ := e.load(k, 0)
+	for i := range writers {
+		if !strings.Contains(string(data), fmt.Sprintf("session-%02d;", i)) {
+			e.t.Fatalf("writer %d's item is missing from %q", i, data)
+		}
+	}
+	if n := strings.Count(string(data), ";"); n != writers {
+		t := e.t
+		t.Fatalf("%d items after %d concurrent appends: %q", n, writers, data)
 	}
 }

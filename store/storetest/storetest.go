@@ -91,6 +91,7 @@ var cases = []testCase{
 	{name: "KeysIndependent", run: testKeysIndependent},
 	{name: "CanceledContext", run: testCanceledContext},
 	{name: "ConcurrentCompareAndSet", run: testConcurrentCompareAndSet},
+	{name: "ConcurrentAppend", run: testConcurrentAppend},
 }
 
 // Run runs the conformance suite as subtests of t. newStore returns the

@@ -55,6 +55,7 @@ func (o LoadOutcome) String() string {
 
 // LoadInfo describes a load.
 type LoadInfo struct {
+	Session string // what carries the ID: the cookie's name, or Options.Header
 	Outcome LoadOutcome
 	Bytes   int   // the size of the payload read, if any
 	Err     error // for LoadCorrupt and LoadError
@@ -89,6 +90,7 @@ func (o CommitOutcome) String() string {
 
 // CommitInfo describes a commit.
 type CommitInfo struct {
+	Session   string // what carries the ID: the cookie's name, or Options.Header
 	Outcome   CommitOutcome
 	Bytes     int   // the size of the last payload sent to the store, if any
 	Conflicts int   // compare-and-set conflicts met and retried
@@ -121,8 +123,8 @@ type commitStats struct {
 	saved, deleted, dropped bool
 }
 
-func (st *commitStats) info(err error) CommitInfo {
-	info := CommitInfo{Bytes: st.bytes, Conflicts: st.conflicts, Err: err}
+func (st *commitStats) info(name string, err error) CommitInfo {
+	info := CommitInfo{Session: name, Bytes: st.bytes, Conflicts: st.conflicts, Err: err}
 	switch {
 	case err != nil:
 		info.Outcome = CommitError

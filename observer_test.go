@@ -38,12 +38,18 @@ func (r *recorder) take() string {
 
 func (r *recorder) StartLoad(ctx context.Context) (context.Context, func(LoadInfo)) {
 	return context.WithValue(ctx, markKey{}, "load"), func(i LoadInfo) {
+		if i.Session != DefaultCookieName {
+			r.add("load without the cookie's name")
+		}
 		r.add(fmt.Sprintf("load:%v:%v:%s", i.Outcome, i.Bytes > 0, ErrorKind(i.Err)))
 	}
 }
 
 func (r *recorder) StartCommit(ctx context.Context) (context.Context, func(CommitInfo)) {
 	return context.WithValue(ctx, markKey{}, "commit"), func(i CommitInfo) {
+		if i.Session != DefaultCookieName {
+			r.add("commit without the cookie's name")
+		}
 		r.add(fmt.Sprintf("commit:%v:%v:%d:%s", i.Outcome, i.Bytes > 0, i.Conflicts, ErrorKind(i.Err)))
 	}
 }

@@ -306,6 +306,7 @@ func (s *session) loadLocked() error {
 	data, version, err := s.cfg.store.Load(ctx, s.key(cookieID), renew)
 	info := s.useLoaded(cookieID, data, version, err, now)
 	if done != nil {
+		info.Session = s.cfg.idName()
 		done(info)
 	}
 	if info.Outcome == LoadError {
@@ -541,7 +542,7 @@ func (s *session) commitLocked() error {
 		s.deletes = s.deletes[:0]
 	}
 	if done != nil {
-		done(s.stats.info(err))
+		done(s.stats.info(s.cfg.idName(), err))
 	}
 	if err == nil && (s.seen != nil || s.unbind != nil) {
 		s.updateUserIndex(storeCtx())

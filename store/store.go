@@ -52,6 +52,9 @@ func (e corruptError) Unwrap() error { return ErrCorrupt }
 // A version drawn at random from the 2^64-1 non-zero values meets this
 // rule in practice; a counter meets it exactly.
 //
+// Errors must not contain the key: it holds a session ID, and errors end
+// up in logs and traces.
+//
 // Implementations may return ErrNotFound and ErrConflict wrapped; callers
 // test for them with errors.Is. Other errors mean the backend could not
 // answer; callers must not treat them as "absent". After such an error

@@ -342,12 +342,13 @@ func TestObserver(t *testing.T) {
 			"ginsession.payload.size{ginsession.operation=commit,ginsession.store.name=mem}:count": 1,
 		}),
 	}, {
-		name: "destroy", session: true, // deletes without loading
+		name: "destroy", session: true, // loads, to know the session's user and cookie, then deletes
 		method: "POST", path: "/destroy", status: 204,
 		spans: []string{
+			load + "ginsession.load.outcome=hit,ginsession.payload.size=n>0,ginsession.store.name=mem} Unset []",
 			commit + "ginsession.commit.conflicts=0,ginsession.commit.outcome=deleted,ginsession.store.name=mem} Unset []",
 		},
-		points: committed("deleted"),
+		points: union(loaded("hit"), sized("load"), committed("deleted")),
 	}, {
 		name: "stale cookie", session: true, destroyed: true,
 		method: "GET", path: "/get", status: 200,

@@ -383,8 +383,9 @@ func (s *session) binding() (binding, bool) {
 // Login is what a handler calls when a user signs in: it regenerates the
 // session ID, as Regenerate does, binds the session to userID (moving it
 // from the user it was bound to, if any), and adds it to the user's index
-// with the request's User-Agent. The session keeps its data. Login costs
-// what Regenerate costs plus two round trips for the index (three when it
+// with the request's User-Agent. The session keeps its data, and is saved
+// at once (so a change made after Login is another write). Login costs
+// what Regenerate costs plus two round trips for the index (four when it
 // moves the session from another user).
 func Login(c *gin.Context, userID string) error {
 	if userID == "" {
@@ -401,6 +402,12 @@ func Login(c *gin.Context, userID string) error {
 	id, created := s.id, s.created/int64(time.Second)
 	s.mu.Unlock()
 	if err := s.changeOrFail(op{kind: opSet, key: userKey, raw: b.encode()}); err != nil {
+		return err
+	}
+	// The session is stored before the index lists it: a "log out
+	// everywhere" running meanwhile either lists it and ends it, or runs
+	// before it is listed; never does it miss a session that stays alive.
+	if err := Commit(c); err != nil {
 		return err
 	}
 	u := s.cfg.users()

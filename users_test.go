@@ -355,3 +355,44 @@ func TestUsersOutsideRequest(t *testing.T) {
 		t.Fatalf("left %v", infos)
 	}
 }
+
+// TestConcurrentLoginsAndRevocations races logins of one user against
+// "log out everywhere": afterwards every live session of the user is
+// listed, and every session that is not listed is dead.
+func TestConcurrentLoginsAndRevocations(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, false, func(t *testing.T, b backend) {
+		a := usersApp(t, Options{Store: b.store})
+		admin := NewUsers(Options{Store: b.store, KeyPrefix: a.cfg.prefix, Logger: quiet})
+		var wg sync.WaitGroup
+		browsers := make([]*browser, 16)
+		for i := range browsers {
+			browsers[i] = newBrowser(t, a)
+			wg.Go(func() {
+				browsers[i].do("POST", "/set?v=x")
+				browsers[i].do("POST", "/login?u=lee")
+			})
+			if i%4 == 0 {
+				wg.Go(func() {
+					if _, err := admin.RevokeUserSessions(context.Background(), "lee", ""); err != nil {
+						t.Error(err)
+					}
+				})
+			}
+		}
+		wg.Wait()
+		infos, err := admin.UserSessions(context.Background(), "lee")
+		if err != nil {
+			t.Fatal(err)
+		}
+		alive := 0
+		for _, br := range browsers {
+			if br.do("GET", "/whoami").Body.String() == "lee" {
+				alive++
+			}
+		}
+		if alive != len(infos) {
+			t.Fatalf("%d sessions alive, %d listed", alive, len(infos))
+		}
+	})
+}

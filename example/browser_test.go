@@ -20,9 +20,12 @@ import (
 // chromiumPath is Debian's chromium package.
 const chromiumPath = "/usr/bin/chromium"
 
-// screenshotPath is where the browser test saves the cart page; the README
-// shows it.
-const screenshotPath = "screenshot.png"
+// screenshotPath is where the browser test saves the cart page, and
+// sessionsShotPath the "Your sessions" page; the READMEs show them.
+const (
+	screenshotPath   = "screenshot.png"
+	sessionsShotPath = "screenshot-sessions.png"
+)
 
 // stepTimeout bounds every browser action.
 const stepTimeout = 30 * time.Second
@@ -41,7 +44,7 @@ func TestBrowser(t *testing.T) {
 
 	t.Run("memory", func(t *testing.T) {
 		srv := startShop(t, serverConfig{})
-		clickThrough(t, srv.URL, screenshotPath)
+		clickThrough(t, srv.URL, screenshotPath, sessionsShotPath)
 	})
 
 	t.Run("redis", func(t *testing.T) {
@@ -66,7 +69,7 @@ func TestBrowser(t *testing.T) {
 		t.Cleanup(func() { deleteKeys(t, client, prefix) })
 
 		srv := startShop(t, serverConfig{Store: redisstore.New(client), StoreName: "redis", KeyPrefix: prefix})
-		clickThrough(t, srv.URL, "")
+		clickThrough(t, srv.URL, "", "")
 
 		// The saved cart lives in Redis under the user's name.
 		n, err := client.Exists(context.Background(), prefix+"cart:alice").Result()
@@ -92,8 +95,9 @@ func deleteKeys(t *testing.T, client *redis.Client, prefix string) {
 }
 
 // clickThrough plays the customer's story against the shop at base. If
-// shot is not empty, it saves a screenshot of the cart page there.
-func clickThrough(t *testing.T, base, shot string) {
+// shot is not empty, it saves a screenshot of the cart page there, and
+// one of the sessions page at sessionsShot.
+func clickThrough(t *testing.T, base, shot, sessionsShot string) {
 	laptop := openBrowser(t, base)
 
 	// Anonymous: add two mugs and a T-shirt from the catalogue.
@@ -120,28 +124,20 @@ func clickThrough(t *testing.T, base, shot string) {
 		t.Errorf("total %q, want $96.00", got)
 	}
 
-	// Log in: the anonymous items are kept.
-	laptop.login("alice", "wonderland")
+	// Log in, ticking "Remember me": the anonymous items are kept.
+	laptop.login("alice", "wonderland", true)
 	laptop.wantCart("mug=2 tee=3")
 	if got := laptop.text("#greeting"); got != "Hello, Alice" {
 		t.Errorf("greeting %q, want Hello, Alice", got)
 	}
 	laptop.wantFlash("Welcome, Alice! We kept the 5 items you picked before logging in: your cart now holds 5.")
-	if shot != "" {
-		png, err := chromedp.Run(laptop.timeout(), chromedp.CaptureScreenshot())
-		if err != nil {
-			t.Fatalf("screenshot: %v", err)
-		}
-		if err := os.WriteFile(shot, png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	laptop.screenshot(shot, chromedp.CaptureScreenshot())
 
 	// A second, separate browser: empty until it logs in as Alice.
 	phone := openBrowser(t, base)
 	phone.open("/cart")
 	phone.wantCart("")
-	phone.login("alice", "wonderland")
+	phone.login("alice", "wonderland", false)
 	phone.wantCart("mug=2 tee=3")
 
 	// What the phone adds shows up on the laptop.
@@ -150,7 +146,46 @@ func clickThrough(t *testing.T, base, shot string) {
 	laptop.open("/cart")
 	laptop.wantCart("mug=2 socks=1 tee=3")
 
+	// A program logs in through the JSON API too.
+	api := &apiClient{t: t, base: base, client: &http.Client{Timeout: stepTimeout}, ua: "curl/8.5.0"}
+	token := api.login("alice", "wonderland")
+
+	// "Your sessions" on the laptop lists all three, itself first.
+	laptop.submit("open Your sessions", "#nav-sessions")
+	laptop.wantDevices("this device", "other", "other")
+	if got := laptop.text("tr.device.current .name"); !strings.HasPrefix(got, "Headless Chrome ") || !strings.HasSuffix(got, " on Linux") {
+		t.Errorf("the laptop is listed as %q, want Headless Chrome … on Linux", got)
+	}
+	if got := laptop.eval(`[...document.querySelectorAll('tr.device .name')].map(e => e.textContent).join(', ')`); !strings.Contains(got, "curl 8.5.0") {
+		t.Errorf("the devices are %q: the API client is missing", got)
+	}
+	// Only the header, the table and its button: the README needs no more.
+	laptop.screenshot(sessionsShot, chromedp.Screenshot(chromedp.CSSAll("header.top, #sessions, #end-others")))
+
+	// The laptop logs the phone out ...
+	laptop.submit("log the phone out", `tr.device:not(.current):not(:has([title^="curl/"])) button.end-session`)
+	laptop.wantFlash("Logged out of Headless Chrome ")
+	laptop.wantDevices("this device", "other")
+
+	// ... and the phone finds itself logged out on its next page load.
+	phone.open("/cart")
+	if got := phone.text("#login-link"); got != "Log in" {
+		t.Errorf("after being logged out from the laptop the phone shows %q, want a Log in link", got)
+	}
+	phone.wantCart("")
+
+	// "Log out everywhere else" ends the API client's session: its token
+	// is dead.
+	laptop.submit("log out everywhere else", "#end-others")
+	laptop.wantFlash("Logged out of 1 other session.")
+	laptop.wantDevices("this device")
+	if r := api.call(http.MethodGet, "/api/cart", token, ""); r.status != http.StatusUnauthorized {
+		t.Errorf("the API token after 'Log out everywhere else': %d, want 401", r.status)
+	}
+
 	// Logging out shows an empty cart.
+	phone.login("alice", "wonderland", false)
+	phone.wantCart("mug=2 socks=1 tee=3")
 	phone.submit("log out", "#logout")
 	phone.wantFlash("You are logged out. Your cart is saved for the next time you log in.")
 	if got := phone.text("#login-link"); got != "Log in" {
@@ -250,13 +285,17 @@ func (b *tab) submit(what, button string) {
 	}
 }
 
-// login fills in and sends the login form.
-func (b *tab) login(user, password string) {
+// login fills in and sends the login form, ticking "Remember me" if
+// remember.
+func (b *tab) login(user, password string, remember bool) {
 	b.t.Helper()
 	b.open("/login")
 	b.do("fill in the login form",
 		chromedp.SendKeys(chromedp.ID("user"), user),
 		chromedp.SendKeys(chromedp.ID("password"), password))
+	if remember {
+		b.do("tick Remember me", chromedp.Click(chromedp.ID("remember")))
+	}
 	b.submit("log in as "+user, "#login-submit")
 	if loc, err := chromedp.Run(b.timeout(), chromedp.Location()); err != nil || !strings.HasSuffix(loc, "/cart") {
 		b.t.Fatalf("after login the browser is at %q (%v), want the cart", loc, err)
@@ -300,5 +339,31 @@ func (b *tab) wantCart(want string) {
 	}
 	if want == "" && b.eval(`document.querySelector('#cart-empty') ? 'yes' : ''`) != "yes" {
 		b.t.Error("the empty cart page does not say the cart is empty")
+	}
+}
+
+// wantDevices expects the sessions page to list these rows, in order:
+// "this device" for the browser's own, "other" for any other.
+func (b *tab) wantDevices(want ...string) {
+	b.t.Helper()
+	got := b.eval(`[...document.querySelectorAll('tr.device')]
+		.map(r => r.classList.contains('current') ? 'this device' : 'other').join(', ')`)
+	if w := strings.Join(want, ", "); got != w {
+		b.t.Errorf("the sessions page lists %q, want %q", got, w)
+	}
+}
+
+// screenshot saves what capture takes, a PNG, at path, unless path is "".
+func (b *tab) screenshot(path string, capture chromedp.Action[[]byte]) {
+	b.t.Helper()
+	if path == "" {
+		return
+	}
+	png, err := chromedp.Run(b.timeout(), capture)
+	if err != nil {
+		b.t.Fatalf("screenshot: %v", err)
+	}
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		b.t.Fatal(err)
 	}
 }

@@ -35,6 +35,7 @@ func TestAnonymousBrowsingStoresNothing(t *testing.T) {
 		method, path string
 		form         url.Values // for POST; nil sends no csrf field
 		token        func(v *browser) string
+		json         string // for POST to the API: the JSON body
 		want         int
 	}
 	other := func(v *browser) string { // another visitor's token
@@ -70,6 +71,19 @@ func TestAnonymousBrowsingStoresNothing(t *testing.T) {
 			token: func(v *browser) string { return v.csrf + "x" }, want: http.StatusForbidden},
 		{method: http.MethodPost, path: "/cart/remove", form: url.Values{"product": {"mug"}},
 			token: forged, want: http.StatusForbidden},
+		{method: http.MethodGet, path: "/account/sessions", want: http.StatusOK},
+		{method: http.MethodPost, path: "/account/sessions/end", form: url.Values{"handle": {"x"}}, want: http.StatusForbidden},
+		{method: http.MethodPost, path: "/account/sessions/end", form: url.Values{"handle": {"x"}},
+			token: func(v *browser) string { return v.csrf }, want: http.StatusForbidden}, // not logged in
+		{method: http.MethodPost, path: "/account/sessions/end-others", form: url.Values{},
+			token: other, want: http.StatusForbidden},
+		// The API: no token, no session, nothing stored.
+		{method: http.MethodGet, path: "/api/cart", want: http.StatusUnauthorized},
+		{method: http.MethodGet, path: "/api/nope", want: http.StatusNotFound},
+		{method: http.MethodPost, path: "/api/cart", json: `{"product": "mug"}`, want: http.StatusUnauthorized},
+		{method: http.MethodPost, path: "/api/login", json: `{"user": "alice", "password": "nope"}`, want: http.StatusUnauthorized},
+		{method: http.MethodPost, path: "/api/login", json: `alice`, want: http.StatusBadRequest},
+		{method: http.MethodPost, path: "/api/logout", json: `{}`, want: http.StatusNoContent},
 	}
 
 	const total = 400
@@ -79,6 +93,13 @@ func TestAnonymousBrowsingStoresNothing(t *testing.T) {
 		rq := requests[i/len(visitors)%len(requests)]
 		var r response
 		switch {
+		case rq.json != "":
+			req, err := http.NewRequest(rq.method, v.base+rq.path, strings.NewReader(rq.json))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "application/json")
+			r = v.do(req)
 		case rq.method == http.MethodPost && rq.token == nil:
 			r = v.postRaw(rq.path, rq.form.Encode())
 		case rq.method == http.MethodPost:
@@ -160,7 +181,7 @@ func TestLoginAndLogoutRotateTheToken(t *testing.T) {
 	anon := b.csrf
 	b.get("/login")
 	r := b.post("/login", url.Values{"user": {"alice"}, "password": {"wonderland"}})
-	if r.status != http.StatusSeeOther || !strings.HasPrefix(strings.Join(r.header.Values("Set-Cookie"), "\n"), "csrf=") ||
+	if r.status != http.StatusSeeOther || !slices.ContainsFunc(r.header.Values("Set-Cookie"), func(l string) bool { return strings.HasPrefix(l, "csrf=") }) ||
 		!strings.Contains(r.header.Get("Cache-Control"), "no-store") {
 		t.Fatalf("login: status %d, Set-Cookie %q, Cache-Control %q; want 303 with a new CSRF cookie, no-store",
 			r.status, r.header.Values("Set-Cookie"), r.header.Get("Cache-Control"))

@@ -60,6 +60,7 @@ type browser struct {
 	base   string
 	client *http.Client
 	csrf   string
+	ua     string // User-Agent; "" sends Go's
 }
 
 func newBrowser(t *testing.T, srv *httptest.Server) *browser {
@@ -86,6 +87,9 @@ var csrfField = regexp.MustCompile(`name="csrf" value="([^"]*)"`)
 
 func (b *browser) do(req *http.Request) response {
 	b.t.Helper()
+	if b.ua != "" {
+		req.Header.Set("User-Agent", b.ua)
+	}
 	resp, err := b.client.Do(req)
 	if err != nil {
 		b.t.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)

@@ -1,7 +1,8 @@
 // Command example is Gopher Goods, a small shop built on ginsession: a
 // catalogue, a cart that survives an abandoned visit and follows a
-// logged-in customer to any browser, login and logout, flash messages and
-// CSRF-protected forms.
+// logged-in customer to any browser, login and logout, a "Your sessions"
+// page that logs other devices out, flash messages, CSRF-protected forms,
+// and a JSON API under /api whose clients carry a bearer token.
 //
 // Run it from the repository root:
 //

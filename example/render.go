@@ -19,10 +19,10 @@ var assets embed.FS
 // pages holds one template set per page, each the layout plus the page.
 type pages map[string]*template.Template
 
-var pageNames = []string{"catalogue", "cart", "login", "session", "error"}
+var pageNames = []string{"catalogue", "cart", "login", "session", "sessions", "error"}
 
 func parsePages() (pages, error) {
-	funcs := template.FuncMap{"money": money}
+	funcs := template.FuncMap{"money": money, "when": when}
 	ps := pages{}
 	for _, name := range pageNames {
 		t, err := template.New(name).Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/"+name+".html")
@@ -38,7 +38,7 @@ func parsePages() (pages, error) {
 // fields; each page uses some of the rest.
 type page struct {
 	Title     string
-	Nav       string // the current section: "shop", "cart", "session", "login"
+	Nav       string // the current section: "shop", "cart", "session", "sessions", "login"
 	User      string // display name of the logged-in user, or ""
 	CSRF      string
 	CartCount int
@@ -55,6 +55,7 @@ type page struct {
 	LoginName string
 	Status    int
 	Session   sessionInfo
+	Devices   []deviceRow // the sessions page
 }
 
 // sessionInfo is what the session page shows.
@@ -144,7 +145,6 @@ func (s *server) renderLogin(c *gin.Context, status int, errMsg, name string) {
 // keyNotes explain the shop's session keys on the session page.
 var keyNotes = map[string]string{
 	keyCart: "The cart of a visitor who has not logged in. Changed with ginsession.Update, so two tabs adding at once lose nothing.",
-	keyUser: "Who is logged in. Set at login, right after ginsession.Regenerate gave the session a new ID.",
 }
 
 func (s *server) sessionPage(c *gin.Context) {
@@ -162,12 +162,9 @@ func (s *server) sessionPage(c *gin.Context) {
 	}
 	for _, k := range ginsession.Keys(c) {
 		ki := keyInfo{Key: k, Note: keyNotes[k]}
-		switch k {
-		case keyCart:
+		if k == keyCart {
 			cart, _ := ginsession.Get[Cart](c, k)
 			ki.Value = fmt.Sprintf("%d %s: %s", cart.Count(), plural(cart.Count(), "item", "items"), cart)
-		case keyUser:
-			ki.Value, _ = ginsession.Get[string](c, k)
 		}
 		info.Keys = append(info.Keys, ki)
 	}

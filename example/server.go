@@ -18,12 +18,10 @@ import (
 	"github.com/ginsession/ginsession/store/memstore"
 )
 
-// The session keys the shop uses. ginsession keeps flash messages under a
-// key of its own.
-const (
-	keyCart = "cart" // Cart: an anonymous visitor's cart
-	keyUser = "user" // string: login name of the logged-in user
-)
+// keyCart is the session key of an anonymous visitor's cart (a Cart).
+// ginsession keeps flash messages, and who is logged in (Login), under
+// reserved keys of its own.
+const keyCart = "cart"
 
 // savedCartTTL is how long a logged-in user's cart is kept after its last
 // use: longer than a session, so that it waits for the next visit.
@@ -100,15 +98,29 @@ func newServer(cfg serverConfig) (http.Handler, error) {
 		log:       log,
 	}
 
-	r := gin.New()
-	r.Use(gin.Recovery())
-	r.Use(ginsession.New(ginsession.Options{
+	// Two middlewares over one store and one key prefix: the pages carry
+	// the session ID in a cookie, the JSON API (api.go) in an
+	// "Authorization: Bearer" header. Sharing the prefix is what lists a
+	// user's browsers and API clients together on "Your sessions", and
+	// lets one end the other.
+	webSessions := ginsession.New(ginsession.Options{
 		Store:     st,
 		KeyPrefix: prefix + "session:",
 		Cookie:    ginsession.CookieOptions{Secure: cfg.Secure},
 		Logger:    log,
 		Observer:  cfg.Observer,
-	}))
+	})
+	apiSessions := ginsession.New(ginsession.Options{
+		Store:        st,
+		KeyPrefix:    prefix + "session:",
+		Header:       "Authorization",
+		Logger:       log,
+		Observer:     cfg.Observer,
+		ErrorHandler: s.apiStoreFailed,
+	})
+
+	r := gin.New()
+	r.Use(gin.Recovery())
 
 	// The stylesheet never touches the session, so serving it costs no
 	// store round trip and sets no cookie.
@@ -119,11 +131,12 @@ func newServer(cfg serverConfig) (http.Handler, error) {
 	// turning a store outage into a proper error page. A visitor without a
 	// session cookie costs no store call, and looking stores nothing: the
 	// CSRF token is in a cookie of its own (csrf.go).
-	p := r.Group("/", s.loadSession)
+	p := r.Group("/", webSessions, s.loadSession)
 	p.GET("/", s.cataloguePage)
 	p.GET("/cart", s.cartPage)
 	p.GET("/login", s.loginPage)
 	p.GET("/session", s.sessionPage)
+	p.GET("/account/sessions", s.sessionsPage)
 
 	f := p.Group("/", s.checkCSRF)
 	f.POST("/cart/add", s.addToCart)
@@ -132,8 +145,17 @@ func newServer(cfg serverConfig) (http.Handler, error) {
 	f.POST("/cart/empty", s.emptyCart)
 	f.POST("/login", s.login)
 	f.POST("/logout", s.logout)
+	f.POST("/account/sessions/end", s.endSession)
+	f.POST("/account/sessions/end-others", s.endOtherSessions)
 
-	r.NoRoute(s.loadSession, func(c *gin.Context) {
+	// The API has no cookie middleware: a cookie opens nothing there.
+	a := r.Group("/api", apiSessions, s.apiLoadSession)
+	a.POST("/login", s.apiLogin)
+	a.GET("/cart", s.apiCart)
+	a.POST("/cart", s.apiAddToCart)
+	a.POST("/logout", s.apiLogout)
+
+	r.NoRoute(apiNotFound, webSessions, s.loadSession, func(c *gin.Context) {
 		s.renderError(c, http.StatusNotFound, "There is no page at "+c.Request.URL.Path+".")
 	})
 	return r, nil
@@ -169,10 +191,10 @@ func seeOther(c *gin.Context, path string) {
 	c.Redirect(http.StatusSeeOther, path)
 }
 
-// currentUser returns the logged-in user's name, or "".
+// currentUser returns the logged-in user's name, or "": the user
+// ginsession.Login bound the session to.
 func currentUser(c *gin.Context) string {
-	u, _ := ginsession.Get[string](c, keyUser)
-	return u
+	return ginsession.UserID(c)
 }
 
 // cartOf returns the visitor's cart: the saved cart of a logged-in user,
@@ -333,8 +355,10 @@ func (s *server) emptyCart(c *gin.Context) {
 }
 
 // login checks the password, then merges the anonymous cart into the
-// user's saved cart and gives the session a new ID and the browser a new
-// CSRF token.
+// user's saved cart, logs the session in (a new ID, bound to the user and
+// listed on their "Your sessions" page) and gives the browser a new CSRF
+// token. "Remember me" chooses between a cookie that lasts as long as the
+// session and one that goes when the browser closes.
 func (s *server) login(c *gin.Context) {
 	name := strings.TrimSpace(c.PostForm("user"))
 	password := c.PostForm("password")
@@ -366,15 +390,19 @@ func (s *server) login(c *gin.Context) {
 		return
 	}
 
-	// A new ID, so that an ID planted in this browser before login is
-	// worthless now. A new CSRF token, signed for this user: one issued
-	// before login, or to anyone else, never passes for this account.
-	if err := ginsession.Regenerate(c); err != nil && !errors.Is(err, ginsession.ErrSessionsDisabled) {
+	// Login gives the session a new ID, so that an ID planted in this
+	// browser before login is worthless now, and binds it to the user. A
+	// new CSRF token, signed for this user: one issued before login, or to
+	// anyone else, never passes for this account.
+	if err := ginsession.Login(c, name); err != nil && !errors.Is(err, ginsession.ErrSessionsDisabled) {
 		s.storeFailed(c, err)
 		return
 	}
+	// Kept in the session, so the choice holds for every later response.
+	// Login has just loaded and changed the session, so this cannot fail
+	// but with ErrSessionsDisabled (-store null), which changes nothing.
+	ginsession.Remember(c, c.PostForm("remember") != "")
 	ginsession.Delete(c, keyCart)
-	ginsession.Set(c, keyUser, name)
 	s.csrf.rotate(c, name)
 
 	switch n := anon.Count(); {

@@ -623,8 +623,11 @@ func TestSessionPage(t *testing.T) {
 	}
 	b.login("alice", "wonderland")
 	r = b.get("/session")
-	if !strings.Contains(r.body, "<code>user</code>") || strings.Contains(r.body, "<code>cart</code>") {
-		t.Error("after login the session should hold user and no cart")
+	if strings.Contains(r.body, "<code>cart</code>") || !strings.Contains(r.body, "The session holds no keys.") {
+		t.Error("after login the session should hold no keys of the shop's: the cart is saved under the user's name")
+	}
+	if !strings.Contains(r.body, `<dd id="session-user">Alice `) || !strings.Contains(r.body, "ginsession.Login") {
+		t.Error("the session page does not say that ginsession.Login bound the session to Alice")
 	}
 }
 
@@ -644,7 +647,7 @@ func TestNotFound(t *testing.T) {
 func TestNullStoreServesEveryPage(t *testing.T) {
 	srv := startShop(t, serverConfig{Store: nullstore.New(), StoreName: "null"})
 	b := newBrowser(t, srv)
-	for _, path := range []string{"/", "/cart", "/login", "/session", "/static/style.css"} {
+	for _, path := range []string{"/", "/cart", "/login", "/session", "/account/sessions", "/static/style.css"} {
 		r := b.get(path)
 		if r.status != http.StatusOK {
 			t.Errorf("GET %s: %d", path, r.status)
@@ -671,7 +674,7 @@ func TestStoreOutageIs503(t *testing.T) {
 	b.add("mug", 1)
 	b.get("/")
 	st.down.Store(true)
-	for _, path := range []string{"/", "/cart", "/session"} {
+	for _, path := range []string{"/", "/cart", "/session", "/account/sessions"} {
 		r := b.get(path)
 		if r.status != http.StatusServiceUnavailable || !strings.Contains(r.body, "cannot reach its session store") {
 			t.Errorf("GET %s with the store down: %d %q", path, r.status, pageMessages(r.body))

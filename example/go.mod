@@ -11,7 +11,7 @@ replace github.com/ginsession/ginsession/store/sqlstore => ../store/sqlstore
 require (
 	github.com/chromedp/chromedp v0.23.0
 	github.com/gin-gonic/gin v1.12.0
-	github.com/ginsession/ginsession v0.0.0
+	github.com/ginsession/ginsession v0.1.0
 	github.com/ginsession/ginsession/otel v0.0.0
 	github.com/ginsession/ginsession/store/sqlstore v0.0.0
 	github.com/redis/go-redis/v9 v9.22.0

@@ -2,11 +2,9 @@ module github.com/ginsession/ginsession/otel
 
 go 1.25.0
 
-replace github.com/ginsession/ginsession => ../
-
 require (
 	github.com/gin-gonic/gin v1.12.0
-	github.com/ginsession/ginsession v0.0.0
+	github.com/ginsession/ginsession v0.1.0
 	go.opentelemetry.io/otel v1.46.0
 	go.opentelemetry.io/otel/metric v1.46.0
 	go.opentelemetry.io/otel/sdk v1.46.0

@@ -4,7 +4,7 @@ go 1.25.0
 
 require (
 	github.com/gin-gonic/gin v1.12.0
-	github.com/ginsession/ginsession v0.0.0
+	github.com/ginsession/ginsession v0.1.0
 	go.mongodb.org/mongo-driver/v2 v2.10.0
 )
 
@@ -45,5 +45,3 @@ require (
 	golang.org/x/text v0.41.0 // indirect
 	google.golang.org/protobuf v1.36.10 // indirect
 )
-
-replace github.com/ginsession/ginsession => ../..

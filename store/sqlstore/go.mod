@@ -2,10 +2,8 @@ module github.com/ginsession/ginsession/store/sqlstore
 
 go 1.25.0
 
-replace github.com/ginsession/ginsession => ../..
-
 require (
-	github.com/ginsession/ginsession v0.0.0
+	github.com/ginsession/ginsession v0.1.0
 	github.com/go-sql-driver/mysql v1.10.1
 	github.com/jackc/pgx/v5 v5.11.0
 	modernc.org/sqlite v1.59.0

@@ -2,6 +2,8 @@ package ginsession
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -10,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/gin-gonic/gin"
+	"github.com/vmihailenco/msgpack/v5"
+	"github.com/vmihailenco/msgpack/v5/msgpcode"
 
 	"github.com/ginsession/ginsession/store/memstore"
 )
@@ -138,6 +142,8 @@ func FuzzSameValue(f *testing.F) {
 	f.Add([]byte{0x82, 0xa1, 'a', 0x02, 0xa1, 'b', 0x01}, []byte{0x82, 0xa1, 'a', 0x01, 0xa1, 'b', 0x02})
 	f.Add([]byte{0xdf, 0xff, 0xff, 0xff, 0xff}, []byte{0xdf, 0xff, 0xff, 0xff, 0xff})
 	f.Add([]byte{0x91, 0xc1}, []byte{0xc1, 0x91})
+	deep := bytes.Repeat([]byte{0x91}, MaxDepth+1)
+	f.Add(append(append([]byte{0x92}, deep...), 0x90, 0xc3), append([]byte{0x92, 0xc3}, append(deep, 0x90)...)) // too deep to compare
 	cfg := newConfig(Options{Logger: slog.New(slog.DiscardHandler)})
 	f.Fuzz(func(t *testing.T, a, b []byte) {
 		if len(a) > 0 && !cfg.sameValue(a, a) {
@@ -160,8 +166,14 @@ func FuzzSameValue(f *testing.F) {
 	})
 }
 
-// FuzzCheckMsgpack checks the length check on any bytes: no panic, and a
-// value it accepts is exactly one value, so none of its prefixes passes.
+// FuzzCheckMsgpack checks the length and depth checks on any bytes: no
+// panic; a value accepted is exactly one value, so none of its prefixes
+// passes, and is one the msgpack package reads as one value no deeper
+// than MaxDepth; a value found too deep is too deep for that package too;
+// an accepted value nested in arrays up to MaxDepth in all is still
+// accepted, one more level is not; and checkMsgpack's check of short
+// values, which skips the depth, agrees with checkMsgpackDepth on
+// everything else.
 func FuzzCheckMsgpack(f *testing.F) {
 	for _, v := range []any{1, "s", []any{1, "x"}, map[string]any{"a": map[string]int{"b": 2}}, []byte("bin")} {
 		enc, _ := Msgpack.Marshal(v)
@@ -169,14 +181,141 @@ func FuzzCheckMsgpack(f *testing.F) {
 	}
 	f.Add([]byte{0xdf, 0xff, 0xff, 0xff, 0xff})
 	f.Add([]byte{0xd7, 0xff, 0, 0, 0, 0, 0, 0, 0, 0})
+	f.Add(append(bytes.Repeat([]byte{0x91}, MaxDepth-1), 0x90))
+	f.Add(append(bytes.Repeat([]byte{0x81, 0xa1, 'k', 0x91}, MaxDepth/2), 0xc0))
+	f.Add(append(bytes.Repeat([]byte{0x92, 0x90}, MaxDepth), 0xc0))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if checkMsgpack(data) != nil {
+		err := checkMsgpackDepth(data)
+		if got := checkMsgpack(data); got != err && !errors.Is(err, errTooDeep) {
+			t.Fatalf("%x: checkMsgpack %v, checkMsgpackDepth %v", data, got, err)
+		}
+		if err != nil && !errors.Is(err, errTooDeep) {
 			return
 		}
+		r := bytes.NewReader(data)
+		depth, refErr := msgpackDepth(msgpack.NewDecoder(r), 0)
+		if err != nil {
+			if !errors.Is(refErr, errTooDeep) {
+				t.Fatalf("%x rejected as too deep; msgpack finds depth %d, %v", data, depth, refErr)
+			}
+			return
+		}
+		if refErr != nil || r.Len() != 0 {
+			t.Fatalf("%x accepted; msgpack finds %v, %d bytes after the value", data, refErr, r.Len())
+		}
 		for i := range data {
-			if checkMsgpack(data[:i]) == nil {
+			if checkMsgpack(data[:i]) == nil || checkMsgpackDepth(data[:i]) == nil {
 				t.Fatalf("%x accepted, and so is its prefix %x", data, data[:i])
 			}
 		}
+		wrapped := append(bytes.Repeat([]byte{0x91}, MaxDepth-depth), data...)
+		if err := checkMsgpack(wrapped); err != nil {
+			t.Fatalf("%x, %d deep, rejected nested %d levels deeper: %v", data, depth, MaxDepth-depth, err)
+		}
+		if err := checkMsgpack(append([]byte{0x91}, wrapped...)); !errors.Is(err, errTooDeep) {
+			t.Fatalf("%x, %d deep, nested %d levels deeper: %v, want errTooDeep", data, depth, MaxDepth-depth+1, err)
+		}
 	})
+}
+
+// msgpackDepth is how deep the msgpack value d reads next nests, read
+// with the msgpack package and level maps and arrays around it; or
+// errTooDeep past MaxDepth, so that it recurses at most that deep.
+func msgpackDepth(d *msgpack.Decoder, level int) (int, error) {
+	c, err := d.PeekCode()
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	switch {
+	case msgpcode.IsFixedMap(c) || c == msgpcode.Map16 || c == msgpcode.Map32:
+		n, err = d.DecodeMapLen()
+		n *= 2
+	case msgpcode.IsFixedArray(c) || c == msgpcode.Array16 || c == msgpcode.Array32:
+		n, err = d.DecodeArrayLen()
+	default:
+		return level, d.Skip()
+	}
+	if err != nil {
+		return 0, err
+	}
+	if level == MaxDepth {
+		return 0, errTooDeep
+	}
+	deepest := level + 1
+	for range n {
+		depth, err := msgpackDepth(d, level+1)
+		if err != nil {
+			return 0, err
+		}
+		deepest = max(deepest, depth)
+	}
+	return deepest, nil
+}
+
+// FuzzJSONDepth checks the JSON depth scan on any bytes: no panic; on
+// valid JSON it rejects exactly what nests deeper than MaxDepth, as
+// counted by encoding/json's tokenizer, and otherwise leaves the decoding
+// to encoding/json; and a value nested in arrays up to MaxDepth in all
+// is still accepted, one more level is not.
+func FuzzJSONDepth(f *testing.F) {
+	for _, s := range []string{`1`, `[]`, `{"a":[1,{"b":"[\"]"}]}`, `"\\"`, `[{"\u005b":"\\["}]`, `"[`, `["]`,
+		strings.Repeat("[", MaxDepth) + strings.Repeat("]", MaxDepth),
+		strings.Repeat(`{"a":[`, MaxDepth/2) + strings.Repeat("]}", MaxDepth/2),
+		strings.Repeat(`["[",`, MaxDepth+1) + "0" + strings.Repeat("]", MaxDepth+1),
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		err := checkJSONDepth(data)
+		var v, w any
+		jerr, stdErr := JSON.Unmarshal(data, &v), json.Unmarshal(data, &w)
+		if !json.Valid(data) {
+			if jerr == nil {
+				t.Fatalf("invalid %q decoded", data)
+			}
+			return
+		}
+		depth := jsonDepth(data)
+		if (err == nil) != (depth <= MaxDepth) {
+			t.Fatalf("%q is %d deep; checkJSONDepth: %v", data, depth, err)
+		}
+		if err != nil {
+			if !errors.Is(jerr, errTooDeep) {
+				t.Fatalf("%q is %d deep; Unmarshal: %v", data, depth, jerr)
+			}
+			return
+		}
+		if (jerr == nil) != (stdErr == nil) {
+			t.Fatalf("%q: Unmarshal %v, json.Unmarshal %v", data, jerr, stdErr)
+		}
+		k := MaxDepth - depth
+		wrapped := strings.Repeat("[", k) + string(data) + strings.Repeat("]", k)
+		if err := checkJSONDepth([]byte(wrapped)); err != nil {
+			t.Fatalf("%q, %d deep, rejected nested %d levels deeper: %v", data, depth, k, err)
+		}
+		if err := JSON.Unmarshal([]byte("["+wrapped+"]"), &v); !errors.Is(err, errTooDeep) {
+			t.Fatalf("%q, %d deep, nested %d levels deeper: %v, want errTooDeep", data, depth, k+1, err)
+		}
+	})
+}
+
+// jsonDepth is how deep valid JSON nests, counted with encoding/json's
+// tokenizer.
+func jsonDepth(data []byte) int {
+	d := json.NewDecoder(bytes.NewReader(data))
+	depth, deepest := 0, 0
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return deepest
+		}
+		switch tok {
+		case json.Delim('['), json.Delim('{'):
+			depth++
+			deepest = max(deepest, depth)
+		case json.Delim(']'), json.Delim('}'):
+			depth--
+		}
+	}
 }

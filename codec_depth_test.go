@@ -303,7 +303,7 @@ func TestDeepStoredValue(t *testing.T) {
 			x, _ := c.codec.Marshal("x")
 			flash, _ := c.codec.Marshal("hello")
 			id := newID()
-			payload := encodePayload(time.Now().Unix(), map[string][]byte{"deep": deep, "k": x, flashKey: packList([][]byte{deep, flash})})
+			payload := encodePayload(time.Now().UnixNano(), map[string][]byte{"deep": deep, "k": x, flashKey: packList([][]byte{deep, flash})})
 			if _, err := st.Save(context.Background(), a.cfg.prefix+id, payload, 0, time.Hour); err != nil {
 				t.Fatal(err)
 			}

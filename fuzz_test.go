@@ -48,6 +48,9 @@ func FuzzDecodePayload(f *testing.F) {
 	f.Add(encodePayload(0, nil))
 	f.Add([]byte{payloadV1, 0, 0xff, 0xff, 0xff, 0xff, 0x0f})
 	f.Add([]byte{2})
+	if doc, ok := encodeJSONDoc(1700000000_000000000, []byte("12345678"), map[string][]byte{"cart": []byte("[1,2]"), flashKey: {1, 2, 'h', 'i'}}); ok {
+		f.Add(doc)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		created, values, err := decodePayload(data)
 		// The lazy path must accept exactly what the full decoder accepts

@@ -73,8 +73,9 @@ type Options struct {
 
 	// MaxSize bounds the encoded size of a session, its keys and values
 	// together, in bytes. A Set, Update or AddFlash that would make the
-	// session larger returns an error wrapping ErrTooLarge and changes
-	// nothing. Zero means 64 KiB, which every bundled store accepts
+	// session larger than that returns an error wrapping ErrTooLarge and
+	// changes nothing (a change that shrinks a session already past it,
+	// written before MaxSize was lowered, goes through). Zero means 64 KiB, which every bundled store accepts
 	// (memcached's items are 1 MiB at most by default); a negative value
 	// panics.
 	MaxSize int

@@ -470,7 +470,11 @@ func (s *session) change(o op) (err error, loadFailed bool) {
 		return err, false
 	}
 	if o.kind == opSet || o.kind == opUpdate {
-		if err := s.checkSize(); err != nil {
+		// Only a change that makes the session larger is refused: one
+		// that shrinks a session already past MaxSize goes through.
+		v, has := s.values[o.key]
+		grew := has && (!had || len(v) > len(old))
+		if err := s.checkSize(); err != nil && grew {
 			if had { // take the change back: nothing is stored
 				s.values[o.key] = old
 			} else {
@@ -665,12 +669,13 @@ func (s *session) saveLocked(storeCtx func() context.Context, now time.Time) err
 			return nil
 		}
 		marks, _ = s.nextMarksWith(stored, mark)
+		before := payloadSize(s.values)
 		for i := range s.ops {
 			if _, err := s.apply(&s.ops[i]); err != nil {
 				return err
 			}
 		}
-		if err := s.checkSize(); err != nil {
+		if err := s.checkSize(); err != nil && payloadSize(s.values) > before {
 			return fmt.Errorf("%w, with the changes of another request", err)
 		}
 	}

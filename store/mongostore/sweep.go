@@ -1,9 +1,10 @@
 package mongostore
 
 import (
-	"context"
 	"log/slog"
 	"time"
+
+	"github.com/ginsession/ginsession/store"
 )
 
 // WithSweepInterval makes the Store delete the documents of expired
@@ -29,36 +30,15 @@ func WithSweepReport(f func(deleted int64, err error)) Option {
 // startSweep starts the sweep goroutine if WithSweepInterval asked for
 // one.
 func (s *Store) startSweep() {
-	if s.sweepInterval <= 0 {
-		return
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s.stopSweep, s.sweepDone = cancel, make(chan struct{})
-	go s.sweep(ctx)
-}
-
-// sweep calls DeleteExpired every sweepInterval until ctx is canceled.
-func (s *Store) sweep(ctx context.Context) {
-	defer close(s.sweepDone)
-	tick := time.NewTicker(s.sweepInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		n, err := s.DeleteExpired(ctx)
-		if ctx.Err() != nil {
-			return // Close interrupted the pass
-		}
-		switch {
-		case s.sweepReport != nil:
-			s.sweepReport(n, err)
-		case err != nil:
-			slog.Default().Warn("mongostore: sweep of expired sessions failed", "collection", s.coll.Name(), "err", err)
+	report := s.sweepReport
+	if report == nil {
+		report = func(n int64, err error) {
+			if err != nil {
+				slog.Default().Warn("mongostore: sweep of expired sessions failed", "collection", s.coll.Name(), "err", err)
+			}
 		}
 	}
+	s.sweeper = store.StartSweeper(s.sweepInterval, s.DeleteExpired, report)
 }
 
 // Close stops the sweep that WithSweepInterval started: it cancels a pass
@@ -67,9 +47,6 @@ func (s *Store) sweep(ctx context.Context) {
 // stays usable. Close always returns nil; calling it again, concurrently,
 // or on a Store without a sweep does nothing.
 func (s *Store) Close() error {
-	if s.stopSweep != nil {
-		s.stopSweep()
-		<-s.sweepDone
-	}
+	s.sweeper.Stop()
 	return nil
 }

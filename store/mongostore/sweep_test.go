@@ -205,7 +205,7 @@ func sweepers() int {
 	for {
 		n := runtime.Stack(buf, true)
 		if n < len(buf) {
-			return strings.Count(string(buf[:n]), "mongostore.(*Store).sweep(")
+			return strings.Count(string(buf[:n]), "ginsession/store.StartSweeper.func")
 		}
 		buf = make([]byte, 2*len(buf))
 	}

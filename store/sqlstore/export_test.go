@@ -8,4 +8,4 @@ func DialectOf(s *Store) Dialect { return s.dialect }
 
 // SweepDone returns the channel that is closed when the sweep of s has
 // stopped, or nil if s has no sweep.
-func SweepDone(s *Store) <-chan struct{} { return s.sweepDone }
+func SweepDone(s *Store) <-chan struct{} { return s.sweeper.Done() }

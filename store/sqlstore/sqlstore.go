@@ -103,8 +103,7 @@ type Store struct {
 
 	sweepInterval time.Duration                  // 0: no sweep
 	sweepReport   func(deleted int64, err error) // nil: log errors
-	stopSweep     context.CancelFunc             // nil without a sweep
-	sweepDone     chan struct{}                  // closed when the sweep has stopped
+	sweeper       *store.Sweeper                 // nil without a sweep
 }
 
 var _ store.Store = (*Store)(nil)

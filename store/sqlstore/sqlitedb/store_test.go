@@ -250,7 +250,7 @@ func sweepers() int {
 	for {
 		n := runtime.Stack(buf, true)
 		if n < len(buf) {
-			return strings.Count(string(buf[:n]), "sqlstore.(*Store).sweep(")
+			return strings.Count(string(buf[:n]), "ginsession/store.StartSweeper.func")
 		}
 		buf = make([]byte, 2*len(buf))
 	}

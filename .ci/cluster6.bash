@@ -21,27 +21,8 @@ CLUSTER6_PORTS=(30101 30102 30103 30104 30105 30106)
 CLUSTER6_NODE_TIMEOUT=2000 # ms before a silent master is marked failed
 cluster6_dir="" # pidfiles, logs and the nodes' nodes-PORT.conf
 
-_cluster6_pong() {
-	[[ "$(redis-cli -p "$1" ping 2>/dev/null)" == PONG ]]
-}
-
-_cluster6_port_free() {
-	! _cluster6_pong "$1"
-}
-
-# _cluster6_wait TRIES CMD... runs CMD every 0.2 s until it succeeds, at
-# most TRIES times.
-_cluster6_wait() {
-	local tries=$1 i
-	shift
-	for ((i = 0; i < tries; i++)); do
-		if "$@" >/dev/null 2>&1; then
-			return 0
-		fi
-		sleep 0.2
-	done
-	return 1
-}
+# wait_for, pong and port_free.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.bash"
 
 # _cluster6_ready succeeds once every node sees the cluster as ok, every
 # node agrees on the slots, and every replica is in sync with its master.
@@ -68,7 +49,7 @@ start_cluster6() {
 		# A server left over from an earlier run would hold the port and
 		# its old cluster state.
 		redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
-		_cluster6_wait 50 _cluster6_port_free "$port" || {
+		wait_for 50 port_free "$port" || {
 			echo "port $port is still taken" >&2
 			return 1
 		}
@@ -82,7 +63,7 @@ start_cluster6() {
 		addrs+=("127.0.0.1:$port")
 	done
 	for port in "${CLUSTER6_PORTS[@]}"; do
-		_cluster6_wait 50 _cluster6_pong "$port" || {
+		wait_for 50 pong "$port" || {
 			echo "cluster node $port did not start: $(tail -n 5 "$cluster6_dir/$port.log")" >&2
 			return 1
 		}
@@ -91,7 +72,7 @@ start_cluster6() {
 		echo "redis-cli --cluster create: $(cat "$cluster6_dir/create.log")" >&2
 		return 1
 	}
-	_cluster6_wait 300 _cluster6_ready || {
+	wait_for 300 _cluster6_ready || {
 		echo "the cluster on ${CLUSTER6_PORTS[*]} did not become ready:" >&2
 		redis-cli --cluster check "127.0.0.1:${CLUSTER6_PORTS[0]}" >&2 || true
 		return 1
@@ -111,7 +92,7 @@ stop_cluster6() {
 		[[ -f "$pidfile" ]] || continue
 		pid=$(<"$pidfile")
 		kill "$pid" 2>/dev/null || true
-		_cluster6_wait 50 bash -c "! kill -0 $pid" || kill -9 "$pid" 2>/dev/null || true
+		wait_for 50 bash -c "! kill -0 $pid" || kill -9 "$pid" 2>/dev/null || true
 	done
 	rm -rf "$cluster6_dir"
 	cluster6_dir=""

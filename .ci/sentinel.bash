@@ -20,27 +20,8 @@ SENTINEL_REDIS_PORTS=(30011 30012)
 SENTINEL_PORT=30026
 sentinel_dir="" # pidfiles, logs and the Sentinel's config
 
-_sentinel_pong() {
-	[[ "$(redis-cli -p "$1" ping 2>/dev/null)" == PONG ]]
-}
-
-_sentinel_port_free() {
-	! _sentinel_pong "$1"
-}
-
-# _sentinel_wait TRIES CMD... runs CMD every 0.2 s until it succeeds, at
-# most TRIES times.
-_sentinel_wait() {
-	local tries=$1 i
-	shift
-	for ((i = 0; i < tries; i++)); do
-		if "$@" >/dev/null 2>&1; then
-			return 0
-		fi
-		sleep 0.2
-	done
-	return 1
-}
+# wait_for, pong and port_free.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.bash"
 
 # _sentinel_ready succeeds once the Sentinel knows the master and sees its
 # replica as up, so that it could fail over.
@@ -61,7 +42,7 @@ start_sentinel() {
 	local port
 	for port in "${SENTINEL_REDIS_PORTS[@]}" "$SENTINEL_PORT"; do
 		redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
-		_sentinel_wait 50 _sentinel_port_free "$port" || {
+		wait_for 50 port_free "$port" || {
 			echo "port $port is still taken" >&2
 			return 1
 		}
@@ -75,12 +56,12 @@ start_sentinel() {
 		redis-server "${args[@]}"
 	done
 	for port in "$master" "$replica"; do
-		_sentinel_wait 50 _sentinel_pong "$port" || {
+		wait_for 50 pong "$port" || {
 			echo "Redis on port $port did not start: $(tail -n 5 "$sentinel_dir/$port.log")" >&2
 			return 1
 		}
 	done
-	_sentinel_wait 150 _sentinel_in_sync || {
+	wait_for 150 _sentinel_in_sync || {
 		echo "the replica on port $replica did not sync: $(tail -n 5 "$sentinel_dir/$replica.log")" >&2
 		return 1
 	}
@@ -97,7 +78,7 @@ sentinel down-after-milliseconds $SENTINEL_MASTER_NAME 2000
 sentinel failover-timeout $SENTINEL_MASTER_NAME 10000
 EOF
 	redis-server "$sentinel_dir/sentinel.conf" --sentinel
-	_sentinel_wait 150 _sentinel_ready || {
+	wait_for 150 _sentinel_ready || {
 		echo "Sentinel did not see master and replica: $(tail -n 5 "$sentinel_dir/sentinel.log")" >&2
 		return 1
 	}
@@ -113,7 +94,7 @@ stop_sentinel() {
 		[[ -f "$pidfile" ]] || continue
 		pid=$(<"$pidfile")
 		kill "$pid" 2>/dev/null || true
-		_sentinel_wait 50 bash -c "! kill -0 $pid" || kill -9 "$pid" 2>/dev/null || true
+		wait_for 50 bash -c "! kill -0 $pid" || kill -9 "$pid" 2>/dev/null || true
 	done
 	rm -rf "$sentinel_dir"
 	sentinel_dir=""
